@@ -1,0 +1,94 @@
+# confhub build: one non-recursive GNU Makefile (STYLE B13).
+#   make              release binary: build/confhub (objects in build/release/)
+#   make run          install missing packages, build, start the server with example data
+#   make test         install what tests need, build with ASan + UBSan, run every test
+#   make install PREFIX=/usr/local
+#   make BUILD=debug|asan|release
+BUILD   ?= release
+O       := build/$(BUILD)
+CC      ?= cc
+PREFIX  ?= /usr/local
+
+PKGS    := jansson libh2o-evloop sqlite3 libcurl openssl zlib
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wformat=2 -Wundef -Wvla -Wpointer-arith -Wimplicit-fallthrough
+CFLAGS_debug   := -O0 -g3
+CFLAGS_release := -O2 -g -DNDEBUG -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+CFLAGS_asan    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined \
+                  -fno-sanitize-recover=all
+CPPFLAGS += -Iinclude -Isrc -I$(O)/gen -D_GNU_SOURCE -DH2O_USE_LIBUV=0
+CFLAGS   += -std=c11 $(WARN) $(CFLAGS_$(BUILD)) -fPIC -fvisibility=hidden \
+            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS  += $(filter -fsanitize=%,$(CFLAGS_$(BUILD)))
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lssl -lcrypto -lz -lpthread -lm
+
+COMMON_SRC := $(wildcard src/common/*.c)
+SERVER_SRC := $(wildcard src/*.c)
+CLI_SRC    := $(wildcard src/cli/*.c)
+MIGRATIONS := $(sort $(wildcard src/store_migrations/sqlite/*.sql))
+GEN_SRC    := $(O)/gen/migrations_sqlite.c
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+
+obj = $(patsubst %.c,$(O)/%.o,$(1))
+# Everything but the entry point, so unit tests link the real modules.
+LIB_OBJ  := $(call obj,$(COMMON_SRC) $(filter-out src/main.c,$(SERVER_SRC)) $(CLI_SRC)) \
+            $(GEN_SRC:.c=.o)
+BIN      := $(O)/confhub
+UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
+
+all: $(BIN)
+ifeq ($(BUILD),release)
+	@cp $(BIN) build/confhub
+endif
+
+$(BIN): $(O)/src/main.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/%: $(O)/tests/unit/%.o $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+$(GEN_SRC): $(MIGRATIONS) scripts/embed-sql.sh
+	@mkdir -p $(@D)
+	scripts/embed-sql.sh ch_sqlite_migrations $(MIGRATIONS) > $@
+
+$(O)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(O)/gen/%.o: $(O)/gen/%.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+units: $(UNIT_BIN)
+
+deps:
+	scripts/deps.sh build
+
+run: deps
+	$(MAKE) all
+	scripts/run.sh
+
+test:
+	scripts/deps.sh test
+	$(MAKE) BUILD=asan all units
+	scripts/run-tests.sh build/asan
+
+bench:
+	scripts/deps.sh bench
+	$(MAKE) BUILD=release all
+	bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/confhub
+
+lint:
+	clang-format --dry-run -Werror $(shell git ls-files '*.c' '*.h')
+	scripts/check-layers.sh
+
+clean:
+	rm -rf build
+
+.PHONY: all units deps run test bench install lint clean
+.SECONDARY:
+-include $(shell find build -name '*.d' 2>/dev/null)

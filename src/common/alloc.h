@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * alloc.h: the allocator every confhub module uses.
+ *
+ * Thin wrappers over malloc with one test hook: ch_alloc_fail_after(n) makes the allocation
+ * after the next n succeed fail, so tests can walk every out-of-memory path (allocation
+ * torture, STYLE B9). jansson is routed through the same functions (ch_alloc_install_jansson).
+ * Out of memory is returned to the caller as CONFHUB_ENOMEM; nothing here aborts.
+ */
+#ifndef CH_ALLOC_H
+#define CH_ALLOC_H
+
+#include <stddef.h>
+
+void *ch_malloc(size_t size);
+void *ch_calloc(size_t n, size_t size);
+void *ch_realloc(void *p, size_t size);
+char *ch_strdup(const char *s);
+char *ch_strndup(const char *s, size_t len); /* copies len bytes and adds a NUL */
+void ch_free(void *p);
+
+/* Makes jansson allocate through ch_malloc/ch_free. Call once, before any thread starts. */
+void ch_alloc_install_jansson(void);
+
+/* Test hook: after n more successful allocations, every allocation fails; n < 0 turns it off.
+ * Not thread-safe; for unit tests only. */
+void ch_alloc_fail_after(long n);
+
+#endif

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store.h: the storage interface. One interface, one implementation per database
+ * (store_sqlite.c today, store_pg.c later); SQL dialect details stay inside the implementation.
+ *
+ * The store is durable memory for the model, nothing more: the writer thread (service.c) owns
+ * the one struct ch_store and is the only thread that calls it. Reads are served from the
+ * in-memory model, so the store is read once, at start-up (ch_store_load).
+ *
+ * Invariants every implementation keeps:
+ *  - ch_store_commit() writes a batch of revisions in ONE durable transaction: after it returns
+ *    CONFHUB_OK every revision in it survives a crash (fsync'd); after it fails none of them
+ *    is visible, not even after a restart.
+ *  - the history rows of a revision are written in the same transaction as the key rows, so
+ *    no change is ever missing from history.
+ *  - the store's revision is the highest committed one; revisions are gap-free.
+ */
+#ifndef CH_STORE_H
+#define CH_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+enum ch_store_op {
+    CH_STORE_SET,   /* key created or changed */
+    CH_STORE_DELETE /* key removed */
+};
+
+/* One changed key inside a revision. All strings are borrowed for the call. */
+struct ch_store_event {
+    enum ch_store_op op;
+    const char *ns;
+    const char *section;
+    const char *key;       /* "@" for a list or scalar section */
+    const char *old_value; /* compact JSON text before the change; NULL if the key was new */
+    const char *new_value; /* compact JSON text after the change; NULL for CH_STORE_DELETE */
+    int64_t create_rev;    /* the entry after a SET: revision that created it */
+    int64_t mod_rev;       /* the entry after a SET: == the revision */
+    int64_t version;       /* the entry after a SET: writes since creation, 1 for a new key */
+};
+
+/* One committed write: exactly one revision and its events. */
+struct ch_store_revision {
+    int64_t revision; /* previous revision + 1 */
+    int64_t ts_ms;    /* wall clock, milliseconds since the epoch */
+    const char *actor;  /* who wrote it ("anonymous" until auth exists); never NULL */
+    const char *remote; /* client address "127.0.0.1:5555", or "" for local writes (seed) */
+    const struct ch_store_event *events;
+    size_t n_events; /* >= 1 */
+};
+
+/* One current entry, handed to the load callback. Strings are borrowed for the call. */
+struct ch_store_entry {
+    const char *ns;
+    const char *section;
+    const char *key;
+    const char *value; /* compact JSON text */
+    size_t value_len;
+    int64_t create_rev;
+    int64_t mod_rev;
+    int64_t version;
+};
+
+typedef enum confhub_status ch_store_load_fn(void *userdata, const struct ch_store_entry *entry,
+                                             struct ch_err *err);
+
+struct ch_store;
+
+/* The implementation's function table; each implementation embeds struct ch_store first. */
+struct ch_store_ops {
+    const char *name; /* "sqlite" */
+    enum confhub_status (*load)(struct ch_store *store, ch_store_load_fn *fn, void *userdata,
+                                int64_t *revision_out, struct ch_err *err);
+    enum confhub_status (*commit)(struct ch_store *store, const struct ch_store_revision *revs,
+                                  size_t n_revs, struct ch_err *err);
+    enum confhub_status (*schema)(struct ch_store *store, int *current_out, int *latest_out,
+                                  struct ch_err *err);
+    enum confhub_status (*migrate)(struct ch_store *store, struct ch_err *err);
+    void (*close)(struct ch_store *store);
+};
+
+struct ch_store {
+    const struct ch_store_ops *ops;
+    char *uri; /* "sqlite:/path/confhub.db"; owned */
+};
+
+struct ch_store_options {
+    bool migrate;           /* apply pending migrations on open (what `serve` does) */
+    bool create;            /* create the database file when it does not exist */
+    const char *sqlite_vfs; /* SQLite VFS name, NULL for the default (tests inject faults) */
+};
+
+/*
+ * Opens the store named by uri: "sqlite:PATH". With opts->migrate it brings the schema up to
+ * date; without it a database behind the binary opens (for `migrate status`) but must not be
+ * written. A database written by a newer confhub is refused with CONFHUB_EVERSION.
+ * OUT: *out is set only on success; free it with ch_store_close().
+ */
+enum confhub_status ch_store_open(const char *uri, const struct ch_store_options *opts,
+                                  struct ch_store **out, struct ch_err *err);
+
+/* Calls fn for every current entry, in (ns, section, key) byte order, then sets *revision_out
+ * to the store's revision (0 for an empty store). Stops at the first error fn returns. */
+enum confhub_status ch_store_load(struct ch_store *store, ch_store_load_fn *fn, void *userdata,
+                                  int64_t *revision_out, struct ch_err *err);
+
+/* Durably writes revs[0..n_revs) in one transaction (see the invariants above). */
+enum confhub_status ch_store_commit(struct ch_store *store, const struct ch_store_revision *revs,
+                                    size_t n_revs, struct ch_err *err);
+
+/* OUT: the schema version of the database and the newest this binary knows. */
+enum confhub_status ch_store_schema(struct ch_store *store, int *current_out, int *latest_out,
+                                    struct ch_err *err);
+
+/* Applies every pending migration, each in its own transaction. */
+enum confhub_status ch_store_migrate(struct ch_store *store, struct ch_err *err);
+
+/* Closes the store cleanly (checkpoints the WAL where that applies). NULL is a no-op. */
+void ch_store_close(struct ch_store *store);
+
+#endif
