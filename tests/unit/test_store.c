@@ -814,6 +814,7 @@ static void test_store_commit_alloc_torture(void **state)
             assert_string_equal(before, after);
         }
     }
+    assert_true(n > 1);
     assert_int_equal(load_all(store, &l, &rev), CONFHUB_OK);
     assert_int_equal(rev, 3);
     ch_store_close(store);
