@@ -94,7 +94,7 @@ static enum confhub_status sql_fail(struct sqlite_store *s, int rc, struct ch_er
     const char *why = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
     int sys = s->db ? sqlite3_system_errno(s->db) : 0;
 
-    if ((rc & 0xff) == SQLITE_NOMEM)
+    if ((rc & 0xff) == SQLITE_NOMEM || rc == SQLITE_IOERR_NOMEM)
         return ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", what);
     /* errmsg can describe an older error than rc after a failed COMMIT; errstr(rc) cannot. */
     if (s->db && sqlite3_extended_errcode(s->db) != rc)
@@ -294,6 +294,7 @@ static enum confhub_status sqlite_load(struct ch_store *store, ch_store_load_fn 
 
     if (status != CONFHUB_OK)
         return status;
+    rollback(s); /* only does something if an earlier rollback itself failed */
     snprintf(what, sizeof(what), "cannot load '%s'", s->path);
     /* One read transaction, so the entries and the revision are from the same snapshot. */
     rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
@@ -384,6 +385,8 @@ static int write_event(struct sqlite_store *s, const struct ch_store_revision *r
     sqlite3_stmt *hist = s->stmts[ST_INSERT_HISTORY];
     int rc = SQLITE_OK;
 
+    /* Binding fails only when out of memory or on a wrong index, and the failure is recorded on
+     * the connection, so the results are OR-ed and checked once per statement. */
     rc |= bind_text(kv, 1, ev->ns);
     rc |= bind_text(kv, 2, ev->section);
     rc |= bind_text(kv, 3, ev->key);
@@ -432,7 +435,10 @@ static enum confhub_status sqlite_commit(struct ch_store *store,
     status = check_batch(revs, n_revs, err);
     if (status != CONFHUB_OK)
         return status;
-    snprintf(what, sizeof(what), "cannot commit revisions %" PRId64 "-%" PRId64, first, last);
+    if (first == last)
+        snprintf(what, sizeof(what), "cannot commit revision %" PRId64, first);
+    else
+        snprintf(what, sizeof(what), "cannot commit revisions %" PRId64 "-%" PRId64, first, last);
 
     rollback(s); /* only does something if an earlier rollback itself failed */
     rc = step_done(s->stmts[ST_BEGIN]);
@@ -503,8 +509,6 @@ static enum confhub_status configure(struct sqlite_store *s, struct ch_err *err)
     int rc;
 
     snprintf(what, sizeof(what), "cannot set up database '%s'", s->path);
-    sqlite3_extended_result_codes(s->db, 1);
-    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &stmt, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(stmt);
@@ -556,15 +560,18 @@ enum confhub_status ch_store_sqlite_open(const char *uri, const char *path,
         status = sql_fail(s, rc, err, what);
         goto done;
     }
-    status = configure(s, err);
-    if (status != CONFHUB_OK)
-        goto done;
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     rc = read_user_version(s, &version);
     if (rc != SQLITE_OK) {
         status = sql_fail(s, rc, err, what);
         goto done;
     }
+    /* Checked before configure(): the journal mode is stored in the file, and a database from
+     * a newer confhub is left exactly as it was. */
     status = check_not_newer(s, version, err);
+    if (status == CONFHUB_OK)
+        status = configure(s, err);
     if (status != CONFHUB_OK)
         goto done;
     if (opts->migrate)
