@@ -766,6 +766,53 @@ static void test_store_rejects_revision_gaps(void **state)
     ch_store_close(store);
 }
 
+static enum confhub_status stop_at_second(void *userdata, const struct ch_store_entry *e,
+                                          struct ch_err *err)
+{
+    int *calls = userdata;
+    (void)e;
+    if (++*calls == 2)
+        return ch_err_set(err, CONFHUB_ETOOBIG, "too many entries");
+    return CONFHUB_OK;
+}
+
+static void test_store_load_stops_at_callback_error(void **state)
+{
+    struct ch_store *store = open_ok(*state, NULL);
+    struct ch_err err = {0};
+    int64_t rev = -1;
+    int calls = 0;
+
+    commit_first(store);
+    assert_int_equal(ch_store_load(store, stop_at_second, &calls, &rev, &err), CONFHUB_ETOOBIG);
+    assert_int_equal(calls, 2);
+    assert_int_equal(rev, -1);
+    assert_string_equal(err.msg, "too many entries");
+    /* The read transaction was closed: the store still writes. */
+    struct ch_store_event ev[] = {set_event("db", "x", NULL, "1", 2, 2, 1)};
+    struct ch_store_revision r = revision(2, ev, 1);
+    assert_int_equal(ch_store_commit(store, &r, 1, &err), CONFHUB_OK);
+    ch_store_close(store);
+}
+
+static void test_store_refuses_a_file_that_is_not_a_database(void **state)
+{
+    struct fixture *fx = *state;
+    struct ch_store_options opts = {.migrate = true, .create = true};
+    struct ch_store *store = NULL;
+    struct ch_err err = {0};
+    FILE *f = fopen(fx->path, "w");
+
+    assert_non_null(f);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not an sqlite database\n", f);
+    fclose(f);
+    assert_int_equal(ch_store_open(fx->uri, &opts, &store, &err), CONFHUB_EIO);
+    assert_null(store);
+    assert_non_null(strstr(err.msg, "cannot open database"));
+    assert_non_null(strstr(err.msg, "not a database"));
+}
+
 static void test_store_open_alloc_torture(void **state)
 {
     struct fixture *fx = *state;
@@ -849,6 +896,9 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_unknown_scheme_is_einval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_rejects_revision_gaps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_load_stops_at_callback_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_refuses_a_file_that_is_not_a_database, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_store_open_alloc_torture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_commit_alloc_torture, setup, teardown),
     };
