@@ -58,7 +58,7 @@ static enum confhub_status prepare(struct ch_cli *cli, const char *verb, const c
     const char *kinds[3] = {"namespace", "section", "key"};
     char *escaped[3] = {NULL, NULL, NULL};
     size_t len = strlen("/v1/ns") + (query ? strlen(query) + 1 : 0) + 1;
-    size_t i;
+    size_t at, i;
 
     memset(req, 0, sizeof(*req));
     ch_cli_http_resp_clear(&req->resp);
@@ -85,15 +85,11 @@ static enum confhub_status prepare(struct ch_cli *cli, const char *verb, const c
         rc = ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", req->what);
         goto done;
     }
-    strcpy(req->path, "/v1/ns");
-    for (i = 0; i < 3 && escaped[i]; i++) {
-        strcat(req->path, "/");
-        strcat(req->path, escaped[i]);
-    }
-    if (query) {
-        strcat(req->path, "?");
-        strcat(req->path, query);
-    }
+    at = (size_t)snprintf(req->path, len, "/v1/ns");
+    for (i = 0; i < 3 && escaped[i]; i++)
+        at += (size_t)snprintf(req->path + at, len - at, "/%s", escaped[i]);
+    if (query)
+        snprintf(req->path + at, len - at, "?%s", query);
 done:
     for (i = 0; i < 3; i++)
         ch_free(escaped[i]);
@@ -183,7 +179,7 @@ static enum confhub_status read_stdin(char **out, size_t *out_len, struct ch_err
         n = fread(buf + len, 1, cap - len, stdin);
         len += n;
         if (len > CH_CLI_HTTP_MAX_BODY) {
-            rc = ch_err_set(err, CONFHUB_EINVAL, "cannot read value from stdin: over %u bytes",
+            rc = ch_err_set(err, CONFHUB_EINVAL, "cannot read value from stdin: over %zu bytes",
                             CH_CLI_HTTP_MAX_BODY);
             goto done;
         }
@@ -214,7 +210,7 @@ static enum confhub_status make_body(struct ch_cli *cli, const char *arg, char *
 {
     enum confhub_status rc = CONFHUB_OK;
     char *text = NULL;
-    size_t len;
+    size_t len = 0;
     json_t *value = NULL;
     json_error_t jerr;
 

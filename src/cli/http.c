@@ -157,7 +157,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     struct sink *sink = userdata;
     struct ch_cli_resp *resp = sink->resp;
     size_t n = size * nmemb;
-    char value[64];
+    char value[64] = "";
 
     if (header_value(data, n, "X-Confhub-Revision", value, sizeof(value))) {
         char *end = NULL;
@@ -247,7 +247,7 @@ enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *metho
     if (sink.no_memory)
         goto oom;
     if (sink.too_big) {
-        rc = ch_err_set(err, CONFHUB_ETOOBIG, "%s %s: response body is over %u bytes", method, url,
+        rc = ch_err_set(err, CONFHUB_ETOOBIG, "%s %s: response body is over %zu bytes", method, url,
                         CH_CLI_HTTP_MAX_BODY);
         goto done;
     }

@@ -16,7 +16,7 @@
 #include "common/err.h"
 
 /* The largest response body the CLI accepts; more is CONFHUB_ETOOBIG. */
-#define CH_CLI_HTTP_MAX_BODY (64u * 1024 * 1024)
+#define CH_CLI_HTTP_MAX_BODY ((size_t)64 * 1024 * 1024)
 
 struct ch_cli_http; /* opaque; owns the curl easy handle and the base URL */
 

@@ -211,16 +211,35 @@ static bool is_revision(const char *s)
  */
 static int parse_args(int argc, char **argv, struct parsed *p)
 {
-    static const struct {
-        char short_name;
-        const char *long_name;
-        bool takes_value;
-    } options[] = {
-        {'n', "namespace", true}, {0, "server", true},   {'o', "output", true},
-        {0, "json", false},       {0, "if-match", true}, {0, "string", false},
-        {'h', "help", false},     {0, "version", false},
+    enum {
+        OPT_NAMESPACE,
+        OPT_SERVER,
+        OPT_OUTPUT,
+        OPT_JSON,
+        OPT_IF_MATCH,
+        OPT_STRING,
+        OPT_HELP,
+        OPT_VERSION
     };
 
+    /* clang-format off */
+    static const struct {
+        const char *long_name;
+        int id;          /* OPT_* */
+        char short_name; /* 0 when there is no short form */
+        bool takes_value;
+    } options[] = {
+        {"namespace", OPT_NAMESPACE, 'n', true},
+        {"server",    OPT_SERVER,    0,   true},
+        {"output",    OPT_OUTPUT,    'o', true},
+        {"json",      OPT_JSON,      0,   false},
+        {"if-match",  OPT_IF_MATCH,  0,   true},
+        {"string",    OPT_STRING,    0,   false},
+        {"help",      OPT_HELP,      'h', false},
+        {"version",   OPT_VERSION,   0,   false},
+    };
+
+    /* clang-format on */
     bool only_positional = false;
     int i;
 
@@ -272,33 +291,33 @@ static int parse_args(int argc, char **argv, struct parsed *p)
             return usage_error("option '%s' takes no value", arg);
         }
 
-        switch (k) {
-        case 0:
+        switch (options[k].id) {
+        case OPT_NAMESPACE:
             p->ns = value;
             break;
-        case 1:
+        case OPT_SERVER:
             p->server = value;
             break;
-        case 2:
+        case OPT_OUTPUT:
             if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
                 return usage_error("output format must be text or json, not '%s'", value);
             p->output = value;
             break;
-        case 3:
+        case OPT_JSON:
             p->output = "json";
             break;
-        case 4:
+        case OPT_IF_MATCH:
             if (!is_revision(value))
                 return usage_error("--if-match wants a revision number, not '%s'", value);
             p->if_match = value;
             break;
-        case 5:
+        case OPT_STRING:
             p->force_string = true;
             break;
-        case 6:
+        case OPT_HELP:
             p->help = true;
             break;
-        default:
+        default: /* OPT_VERSION */
             p->version = true;
             break;
         }
