@@ -116,6 +116,13 @@ static enum confhub_status send_request(struct ch_cli *cli, const char *method, 
     rc = ch_cli_http_check(&req->resp, req->what, err);
     if (rc != CONFHUB_OK)
         return rc;
+    if (req->resp.body_len == 0 && strcmp(method, "GET") != 0) {
+        /* A write answered with no body (204) still succeeded; its revision is in the header. */
+        req->answer = json_object();
+        if (!req->answer)
+            return ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", req->what);
+        return CONFHUB_OK;
+    }
     req->answer = json_loadb(req->resp.body ? req->resp.body : "", req->resp.body_len,
                              JSON_DECODE_ANY, &jerr);
     if (!req->answer) {
