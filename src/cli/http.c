@@ -308,7 +308,8 @@ enum confhub_status ch_cli_http_check(const struct ch_cli_resp *resp, const char
         if (json_is_integer(json_object_get(error, "mod_revision")))
             mod_rev = json_integer_value(json_object_get(error, "mod_revision"));
     }
-    if (message && mod_rev >= 0) {
+    /* Name the current revision unless the server's message already does. */
+    if (message && mod_rev >= 0 && !strstr(message, "mod_revision")) {
         ch_err_set(err, code, "%s: %s (current mod_revision %lld)", what, message,
                    (long long)mod_rev);
     } else if (message) {

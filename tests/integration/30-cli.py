@@ -2,8 +2,8 @@
 """30-cli.py: the confhub command-line client end to end against a real server.
 
 Runs the CLI binary ($CONFHUB_BIN, default build/asan/confhub) as a user would, against a server
-started by tests/lib/chtest.py, and checks stdout, stderr and exit codes as docs/cli.md states
-them. Prints TAP.
+started by tests/lib/chtest.py (chtest.Server), and checks stdout, stderr and exit codes as
+docs/cli.md states them. Prints TAP.
 """
 import json
 import os
@@ -15,7 +15,7 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
 import chtest  # noqa: E402
 
-BIN = os.environ.get('CONFHUB_BIN', 'build/asan/confhub')
+BIN = getattr(chtest, 'BIN', None) or os.environ.get('CONFHUB_BIN', 'build/asan/confhub')
 
 
 class LocalTap:
@@ -25,16 +25,18 @@ class LocalTap:
         self.n = 0
         self.failed = 0
 
-    def ok(self, cond, desc):
+    def ok(self, cond, name, diag=None):
         self.n += 1
         if not cond:
             self.failed += 1
-        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, desc), flush=True)
-        return cond
+        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, name), flush=True)
+        if not cond and diag is not None:
+            print('#   %s' % (diag,), flush=True)
+        return bool(cond)
 
     def done(self):
         print('1..%d' % self.n, flush=True)
-        return 1 if self.failed else 0
+        sys.exit(1 if self.failed else 0)
 
 
 class Result:
@@ -60,11 +62,12 @@ def closed_port():
 
 
 def main():
-    tap = LocalTap()
+    tap = chtest.Tap() if hasattr(chtest, 'Tap') else LocalTap()
     ok = tap.ok
     with tempfile.TemporaryDirectory(prefix='confhub-cli-') as tmp:
-        srv = chtest.start_server(os.environ.get('CONFHUB_SERVER_BIN', BIN), tmp)
-        env = dict(os.environ, CONFHUB_URL=srv.url)
+        srv = chtest.Server(data_dir=tmp).start()
+        env = chtest.sanitizer_env() if hasattr(chtest, 'sanitizer_env') else dict(os.environ)
+        env['CONFHUB_URL'] = srv.url
 
         def run(*args, stdin=b''):
             proc = subprocess.run([BIN] + list(args), input=stdin, capture_output=True,
@@ -72,12 +75,11 @@ def main():
             r = Result(proc)
             # Every line on stderr follows "confhub: what: why"; sanitizer reports would not.
             if r.err and 'usage:' not in r.err and not r.err.startswith('confhub: '):
-                ok(False, 'stderr of %r is a confhub message: %r' % (args, r.err))
+                ok(False, 'stderr of %r is a confhub message' % (args,), r.err)
             return r
 
         def check(cond, desc, r=None):
-            if not ok(cond, desc) and r is not None:
-                print('#   %r' % (r,), flush=True)
+            ok(cond, desc, r)
 
         try:
             # Help, version and usage errors (no server needed, exit 0 or 1).
@@ -185,7 +187,7 @@ def main():
             # --if-match (exit 3 on mismatch).
             mod = run('get', 'app', 'port', '-o', 'json').json()['mod_revision']
             r = run('put', 'app', 'port', '9000', '--if-match', str(mod + 1000))
-            check(r.rc == 3 and 'current mod_revision %d' % mod in r.err,
+            check(r.rc == 3 and 'mod_revision %d' % mod in r.err,
                   '--if-match mismatch exits 3 and names the current revision', r)
             check(run('get', 'app', 'port').out == '8081\n', 'the failed put changed nothing')
             r = run('put', 'app', 'port', '9000', '--if-match', str(mod))
@@ -239,9 +241,10 @@ def main():
             proc = subprocess.run([BIN, 'ls'], capture_output=True, env=env_bad, timeout=60)
             check(proc.returncode == 4, 'CONFHUB_URL is honoured')
         finally:
-            srv.stop()
-    return tap.done()
+            code = srv.stop()
+            ok(code == 0, 'the server stopped cleanly', srv.read_log() if code else None)
+    tap.done()
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()
