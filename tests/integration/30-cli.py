@@ -15,7 +15,8 @@ import tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'lib'))
 import chtest  # noqa: E402
 
-BIN = getattr(chtest, 'BIN', None) or os.environ.get('CONFHUB_BIN', 'build/asan/confhub')
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+BIN = os.environ.get('CONFHUB_BIN') or os.path.join(ROOT, 'build', 'asan', 'confhub')
 
 
 class LocalTap:
@@ -175,6 +176,15 @@ def main():
             r = run('ls', 'db', '-o', 'json')
             check(r.rc == 0 and r.json() == ['url'], 'ls -o json prints an array', r)
 
+            # A section that holds a list (stored under "@"), written through the API.
+            status, _, _ = srv.request('PUT', '/v1/ns/default/hosts', body='["a", "b"]')
+            r = run('get', 'hosts')
+            check(status in (200, 201) and r.rc == 0 and r.out == '[\n  "a",\n  "b"\n]\n',
+                  'get of a list section prints the list', r)
+            r = run('ls', 'hosts')
+            check(r.rc == 0 and r.out == '', 'ls of a list section lists nothing', r)
+            run('del', 'hosts')
+
             # Not found (exit 2).
             r = run('get', 'app', 'nosuchkey')
             check(r.rc == 2 and r.err.startswith('confhub: get app/nosuchkey: '),
@@ -232,6 +242,12 @@ def main():
             r = run('ls')
             check(r.rc == 0 and set(r.out.splitlines()) >= {'my section', 'k8s', '配置'},
                   'ls shows the unusual section names', r)
+
+            # A request the server rejects as too large (413) is exit 1.
+            with chtest.Server(args=['--max-body-bytes', '1024']) as small:
+                r = run('put', 'app', 'big', 'x' * 4096, '--server', small.url)
+            check(r.rc == 1 and r.err.startswith('confhub: put app/big: '),
+                  'a body over the server limit (413) exits 1', r)
 
             # Cannot reach the server (exit 4).
             r = run('get', 'app', 'name', '--server', 'http://127.0.0.1:%d' % closed_port())
