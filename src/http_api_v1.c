@@ -87,7 +87,16 @@ enum confhub_status ch_api_namespaces(struct ch_req *req, struct ch_resp *resp,
         json_decref(list);
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot list namespaces: out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
+    /* The default namespace always exists; listed empty, in its sorted place, until used. */
+    bool need_default = !ch_state_find_ns(req->state, "default", 7);
+    for (size_t i = 0; i <= n; i++) {
+        if (need_default && (i == n || strcmp(ch_ns_name(all[i]), "default") > 0)) {
+            json_array_append_new(list, json_pack("{s:s,s:i,s:i}", "name", "default",
+                                                  "sections", 0, "keys", 0));
+            need_default = false;
+        }
+        if (i == n)
+            break;
         json_array_append_new(list, json_pack("{s:s,s:I,s:I}", "name", ch_ns_name(all[i]),
                                               "sections",
                                               (json_int_t)ch_ns_section_count(all[i]), "keys",
@@ -134,9 +143,22 @@ static enum confhub_status answer_blob(struct ch_resp *resp, const struct ch_blo
     return CONFHUB_OK;
 }
 
+/* The default namespace always exists, empty until something is written to it. */
+static bool is_default_ns(const struct ch_req *req)
+{
+    return req->param_len[0] == 7 && memcmp(req->params[0], "default", 7) == 0;
+}
+
 enum confhub_status ch_api_get_ns(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
-    const struct ch_ns *ns = find_ns(req, err);
+    const struct ch_ns *ns;
+    if (is_default_ns(req) && !ch_state_find_ns(req->state, "default", 7)) {
+        resp->body = "{}";
+        resp->body_len = 2;
+        resp->etag = 0;
+        return CONFHUB_OK;
+    }
+    ns = find_ns(req, err);
     if (!ns)
         return CONFHUB_ENOTFOUND;
     return answer_blob(resp, ch_ns_json(ns), ch_ns_mod_rev(ns), err);
