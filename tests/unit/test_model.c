@@ -454,6 +454,31 @@ static void test_model_scalar_sections_hold_one_at_entry(void **state)
                                             "\"empty\":{},\"flags\":[1,2],\"str\":\"hello\"}");
 }
 
+/* The writer may serialise its own batch state; a later change in the same batch must not
+ * leave the old serialisation cached on the node it publishes. */
+static void test_model_json_of_batch_state_follows_later_changes(void **state)
+{
+    struct ch_model *m = *state;
+    seed(m);
+    ch_model_batch_begin(m);
+    set(m, "app", "db", "port", "1", 3);
+    assert_string_equal(ns_json(ch_model_batch_state(m), "app"),
+                        "{\"db\":{\"host\":\"db1\",\"port\":1},\"flags\":[1,2]}");
+    set(m, "app", "db", "port", "2", 3);
+    set(m, "app", "web", "tls", "true", 3);
+    assert_int_equal(ch_model_batch_delete(m, "app", "flags", "@", 3), CONFHUB_OK);
+    ch_model_batch_set_revision(m, 3);
+    assert_string_equal(ns_json(ch_model_batch_state(m), "app"),
+                        "{\"db\":{\"host\":\"db1\",\"port\":2},\"web\":{\"tls\":true}}");
+    ch_model_batch_commit(m);
+    const struct ch_state *st = ch_model_read_begin(m, 0);
+    const struct ch_section *db = ch_ns_find_section(ch_state_find_ns(st, "app", 3), "db", 2);
+    assert_string_equal(ch_section_json(db)->data, "{\"host\":\"db1\",\"port\":2}");
+    assert_string_equal(ns_json(st, "app"),
+                        "{\"db\":{\"host\":\"db1\",\"port\":2},\"web\":{\"tls\":true}}");
+    ch_model_read_end(m, 0);
+}
+
 static void test_model_batch_load_keeps_given_revisions(void **state)
 {
     struct ch_model *m = *state;
@@ -827,6 +852,7 @@ int main(void)
         T(test_model_many_writes_to_one_key_in_one_batch),
         T(test_model_json_is_sorted_by_bytes_and_escapes_names),
         T(test_model_scalar_sections_hold_one_at_entry),
+        T(test_model_json_of_batch_state_follows_later_changes),
         T(test_model_batch_load_keeps_given_revisions),
         T(test_model_reader_keeps_old_state_alive_across_commit),
         T(test_model_concurrent_readers_see_whole_batches),
