@@ -879,11 +879,13 @@ enum confhub_status ch_model_batch_delete(struct ch_model *m, const char *ns_nam
     return CONFHUB_OK;
 }
 
-void ch_model_batch_set_revision(struct ch_model *m, int64_t rev)
+enum confhub_status ch_model_batch_set_revision(struct ch_model *m, int64_t rev)
 {
     struct ch_state *root = writable_root(m);
-    if (root)
-        root->revision = rev;
+    if (!root)
+        return CONFHUB_ENOMEM;
+    root->revision = rev;
+    return CONFHUB_OK;
 }
 
 static bool retire_room(struct ch_model *m, size_t more)

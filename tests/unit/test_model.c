@@ -823,6 +823,27 @@ static void test_model_commit_without_memory_still_publishes(void **state)
     assert_int_equal(k.version, 2);
 }
 
+/* Setting the revision of a batch that changed nothing yet copies the root, which can fail. */
+static void test_model_set_revision_without_memory_is_enomem(void **state)
+{
+    struct ch_model *m = *state;
+    seed(m);
+    char *before = snapshot(ch_model_published(m));
+    ch_model_batch_begin(m);
+    ch_alloc_fail_after(0);
+    assert_int_equal(ch_model_batch_set_revision(m, 9), CONFHUB_ENOMEM);
+    ch_alloc_fail_after(-1);
+    ch_model_batch_abort(m);
+    char *after = snapshot(ch_model_published(m));
+    assert_string_equal(before, after);
+    ch_model_batch_begin(m);
+    assert_int_equal(ch_model_batch_set_revision(m, 9), CONFHUB_OK);
+    ch_model_batch_commit(m);
+    assert_int_equal(ch_state_revision(ch_model_published(m)), 9);
+    free(before);
+    free(after);
+}
+
 static void test_model_new_rejects_bad_reader_counts(void **state)
 {
     struct ch_model *m = NULL;
@@ -859,6 +880,7 @@ int main(void)
         T(test_model_section_grows_past_many_keys_and_shrinks_to_nothing),
         T(test_model_batch_alloc_torture),
         T(test_model_commit_without_memory_still_publishes),
+        T(test_model_set_revision_without_memory_is_enomem),
         cmocka_unit_test(test_model_new_rejects_bad_reader_counts),
     };
 #undef T

@@ -729,6 +729,67 @@ static void test_service_disk_full_changes_nothing(void **state)
     assert_int_equal(revision(fx), 2);
 }
 
+/* ---- out of memory ------------------------------------------------------------------------- */
+
+/* A store whose revision is ahead of its last key (everything was deleted) reopens at that
+ * revision, so the next write does not reuse a revision the history already has. */
+static void test_service_restart_after_deleting_everything_keeps_revision(void **state)
+{
+    struct fixture *fx = *state;
+    PUT_KEY(fx, "app", "s", "k", "1");
+    PUT_KEY(fx, "app", "s", "k", "2");
+    expect(fx, CH_WRITE_DELETE_NS, "app", NULL, NULL, NULL, CONFHUB_OK);
+    stop(fx);
+    start(fx);
+    assert_int_equal(ch_service_loaded_revision(fx->svc), 3);
+    assert_int_equal(revision(fx), 3);
+    struct ch_write *w = run(fx, mk(CH_WRITE_PUT_KEY, "app", "s", "k", "3"));
+    assert_int_equal(w->status, CONFHUB_OK);
+    assert_int_equal(w->revision, 4);
+    ch_write_free(w);
+}
+
+/* Loading under allocation failure either fails with ENOMEM or gives the stored state. */
+static void check_new_torture(struct fixture *fx, const char *expect_json, int64_t expect_rev)
+{
+    struct ch_store_options opts = {.migrate = true, .create = true, .sqlite_vfs = fx->vfs};
+    struct ch_err err = {0};
+    long n;
+
+    stop(fx);
+    assert_int_equal(ch_store_open(fx->uri, &opts, &fx->store, &err), CONFHUB_OK);
+    for (n = 0;; n++) {
+        enum confhub_status rc;
+        assert_int_equal(ch_model_new(1, &fx->model, &err), CONFHUB_OK);
+        ch_alloc_fail_after(n);
+        rc = ch_service_new(fx->store, fx->model, &fx->limits, &fx->svc, &err);
+        ch_alloc_fail_after(-1);
+        if (rc == CONFHUB_OK)
+            break;
+        assert_int_equal(rc, CONFHUB_ENOMEM);
+        ch_model_free(fx->model);
+        fx->model = NULL;
+        assert_true(n < 100000);
+    }
+    assert_true(n > 0);
+    assert_int_equal(ch_service_start(fx->svc, &err), CONFHUB_OK);
+    assert_int_equal(ch_service_loaded_revision(fx->svc), expect_rev);
+    assert_int_equal(revision(fx), expect_rev);
+    assert_ns_json(fx, "app", expect_json);
+}
+
+static void test_service_new_alloc_torture(void **state)
+{
+    struct fixture *fx = *state;
+    PUT_NS(fx, "app", "{\"a\":{\"x\":1,\"y\":[2]},\"b\":\"s\"}");
+    PUT_KEY(fx, "other", "s", "k", "0");
+    check_new_torture(fx, "{\"a\":{\"x\":1,\"y\":[2]},\"b\":\"s\"}", 2);
+    /* No keys left, but revision 3 was committed. */
+    expect(fx, CH_WRITE_DELETE_NS, "app", NULL, NULL, NULL, CONFHUB_OK);
+    expect(fx, CH_WRITE_DELETE_NS, "other", NULL, NULL, NULL, CONFHUB_OK);
+    check_new_torture(fx, "-", 4);
+}
+
 /* ---- group commit ------------------------------------------------------------------------------
  */
 
@@ -861,11 +922,18 @@ int main(void)
         T(test_service_history_has_old_and_new_values),
         TF(test_service_failed_commit_changes_nothing),
         TF(test_service_disk_full_changes_nothing),
+        T(test_service_restart_after_deleting_everything_keeps_revision),
+        T(test_service_new_alloc_torture),
         T(test_service_group_commit_gives_gap_free_revisions),
     };
 #undef T
 #undef TF
     ch_log_min_level = CH_LOG_OFF; /* failed commits are logged; keep TAP output clean */
+    /* SQLite allocates through ch_malloc, so allocation torture reaches it too. This must come
+     * before any other SQLite call. */
+    if (ch_test_fault_route_sqlite_malloc() != SQLITE_OK)
+        return 1;
+    ch_alloc_install_jansson();
     if (ch_test_fault_register() != SQLITE_OK)
         return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);
