@@ -790,6 +790,57 @@ static void test_service_new_alloc_torture(void **state)
     check_new_torture(fx, "-", 4);
 }
 
+/* Every allocation of a write (planning, the model batch, SQLite's commit) fails in turn: the
+ * write fails as a whole and changes nothing, until it succeeds at the next revision. */
+static void test_service_write_alloc_torture(void **state)
+{
+    struct fixture *fx = *state;
+    PUT_NS(fx, "app", "{\"a\":{\"x\":1,\"y\":2},\"b\":[1],\"c\":{\"z\":0}}");
+    char *db_before = dump(fx);
+    char *json_before = ns_json(fx, "app");
+    long n;
+
+    for (n = 0;; n++) {
+        struct ch_write *w = mk(CH_WRITE_PUT_NS, "app", NULL, NULL,
+                                "{\"a\":{\"x\":1,\"w\":{\"deep\":[1,2,3]}},\"b\":{\"k\":true},"
+                                "\"d\":\"new\"}");
+        ch_alloc_fail_after(n);
+        run(fx, w);
+        ch_alloc_fail_after(-1);
+        enum confhub_status rc = w->status;
+        if (rc == CONFHUB_OK) {
+            assert_int_equal(w->revision, 2);
+            ch_write_free(w);
+            break;
+        }
+        if (rc != CONFHUB_EUNAVAIL && rc != CONFHUB_ENOMEM)
+            print_error("n=%ld: %s\n", n, w->err.msg);
+        assert_true(rc == CONFHUB_EUNAVAIL || rc == CONFHUB_ENOMEM);
+        assert_false(w->changed);
+        ch_write_free(w);
+        assert_int_equal(revision(fx), 1);
+        assert_ns_json(fx, "app", json_before);
+        char *db_after = dump(fx);
+        assert_string_equal(db_before, db_after);
+        free(db_after);
+        assert_true(n < 100000);
+    }
+    assert_true(n > 0);
+    assert_ns_json(fx, "app",
+                   "{\"a\":{\"w\":{\"deep\":[1,2,3]},\"x\":1},\"b\":{\"k\":true},"
+                   "\"d\":\"new\"}");
+    assert_query(fx, "SELECT count(*) FROM history WHERE revision = 2", "6|\n");
+    /* What the model shows is what a restart loads. */
+    stop(fx);
+    start(fx);
+    assert_int_equal(revision(fx), 2);
+    assert_ns_json(fx, "app",
+                   "{\"a\":{\"w\":{\"deep\":[1,2,3]},\"x\":1},\"b\":{\"k\":true},"
+                   "\"d\":\"new\"}");
+    free(db_before);
+    free(json_before);
+}
+
 /* ---- group commit ------------------------------------------------------------------------------
  */
 
@@ -924,6 +975,7 @@ int main(void)
         TF(test_service_disk_full_changes_nothing),
         T(test_service_restart_after_deleting_everything_keeps_revision),
         T(test_service_new_alloc_torture),
+        T(test_service_write_alloc_torture),
         T(test_service_group_commit_gives_gap_free_revisions),
     };
 #undef T
