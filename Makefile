@@ -28,11 +28,14 @@ CLI_SRC    := $(wildcard src/cli/*.c)
 MIGRATIONS := $(sort $(wildcard src/store_migrations/sqlite/*.sql))
 GEN_SRC    := $(O)/gen/migrations_sqlite.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TEST_LIB_SRC := $(wildcard tests/lib/*.c)
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 # Everything but the entry point, so unit tests link the real modules.
 LIB_OBJ  := $(call obj,$(COMMON_SRC) $(filter-out src/main.c,$(SERVER_SRC)) $(CLI_SRC)) \
             $(GEN_SRC:.c=.o)
+# Helpers every unit test binary links (tests/lib/: fault-injecting SQLite VFS, ...).
+TEST_LIB_OBJ := $(call obj,$(TEST_LIB_SRC))
 BIN      := $(O)/confhub
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
@@ -44,7 +47,7 @@ endif
 $(BIN): $(O)/src/main.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/%: $(O)/tests/unit/%.o $(LIB_OBJ)
+$(O)/tests/%: $(O)/tests/unit/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
@@ -55,6 +58,9 @@ $(GEN_SRC): $(MIGRATIONS) scripts/embed-sql.sh
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Test sources include their helpers as "lib/x.h".
+$(O)/tests/unit/%.o $(O)/tests/lib/%.o: CPPFLAGS += -Itests
 
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<

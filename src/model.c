@@ -716,6 +716,18 @@ static void touch(struct node *n, int64_t rev)
         n->mod_rev = rev;
 }
 
+/* Drops the cached JSON of a batch-owned section or namespace that is about to change in
+ * place. The writer may have serialised it earlier in the batch (ch_section_json on
+ * ch_model_batch_state); without this, the stale text would be published with the node.
+ * Only the writer can reach a batch-owned node, so a plain exchange is enough. */
+static void drop_json(struct node *n)
+{
+    if (n->kind == NODE_SECTION)
+        ch_free(atomic_exchange(&((struct ch_section *)n)->json, NULL));
+    else if (n->kind == NODE_NS)
+        ch_free(atomic_exchange(&((struct ch_ns *)n)->json, NULL));
+}
+
 /* Links a new entry; `loaded` carries create_rev and version from the store (start-up), or is
  * NULL for a write, which keeps the old entry's create_rev and bumps its version. */
 static enum confhub_status put_entry(struct ch_model *m, const char *ns_name,
@@ -761,6 +773,8 @@ static enum confhub_status put_entry(struct ch_model *m, const char *ns_name,
             return CONFHUB_ENOMEM;
         }
     }
+    drop_json(&ns->hdr);
+    drop_json(&sec->hdr);
     entry = node_alloc(sizeof(*entry), NODE_ENTRY, key, key_len, value_len + 1,
                        hash_name(key, key_len), m->gen);
     if (!entry)
@@ -839,6 +853,8 @@ enum confhub_status ch_model_batch_delete(struct ch_model *m, const char *ns_nam
                                                                  sec_len);
     if (!sec)
         return CONFHUB_ENOMEM;
+    drop_json(&ns->hdr);
+    drop_json(&sec->hdr);
     uint64_t h = hash_name(key, key_len);
     size_t i = map_find_slot(&sec->entries, h, key, key_len);
     struct node *gone = sec->entries.slots[i];
@@ -863,11 +879,13 @@ enum confhub_status ch_model_batch_delete(struct ch_model *m, const char *ns_nam
     return CONFHUB_OK;
 }
 
-void ch_model_batch_set_revision(struct ch_model *m, int64_t rev)
+enum confhub_status ch_model_batch_set_revision(struct ch_model *m, int64_t rev)
 {
     struct ch_state *root = writable_root(m);
-    if (root)
-        root->revision = rev;
+    if (!root)
+        return CONFHUB_ENOMEM;
+    root->revision = rev;
+    return CONFHUB_OK;
 }
 
 static bool retire_room(struct ch_model *m, size_t more)

@@ -137,8 +137,10 @@ enum confhub_status ch_model_batch_load(struct ch_model *model, const char *ns,
 enum confhub_status ch_model_batch_delete(struct ch_model *model, const char *ns,
                                           const char *section, const char *key, int64_t rev);
 
-/* Sets the batch state's revision (the highest revision assigned in the batch). */
-void ch_model_batch_set_revision(struct ch_model *model, int64_t rev);
+/* Sets the batch state's revision (the highest revision assigned in the batch). Returns
+ * CONFHUB_ENOMEM when the batch had changed nothing yet and copying the root failed; the
+ * batch must then be aborted. */
+enum confhub_status ch_model_batch_set_revision(struct ch_model *model, int64_t rev);
 
 /* Publishes the batch: one atomic pointer swap; replaced nodes are freed once no reader can
  * see them. */

@@ -515,7 +515,8 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
             free_changes(&l);
             return rc;
         }
-        ch_model_batch_set_revision(svc->model, rev);
+        /* Cannot fail: apply_changes made the batch root writable. */
+        (void)ch_model_batch_set_revision(svc->model, rev);
         fill_result(svc, w, rev);
     } else {
         fill_result(svc, w, ch_state_revision(st));
@@ -664,12 +665,15 @@ enum confhub_status ch_service_new(struct ch_store *store, struct ch_model *mode
     svc->limits = limits;
     ch_model_batch_begin(model);
     rc = ch_store_load(store, load_entry, model, &rev, err);
+    /* A store whose keys were all deleted loads nothing, so this may be the batch's first
+     * change: the root copy can fail, and the model must not start behind the store. */
+    if (rc == CONFHUB_OK && ch_model_batch_set_revision(model, rev) != CONFHUB_OK)
+        rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot load the store: out of memory");
     if (rc != CONFHUB_OK) {
         ch_model_batch_abort(model);
         ch_free(svc);
         return rc;
     }
-    ch_model_batch_set_revision(model, rev);
     ch_model_batch_commit(model);
     svc->loaded_rev = rev;
     pthread_mutex_init(&svc->lock, NULL);
