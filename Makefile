@@ -89,7 +89,7 @@ install: all
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/confhub
 
 lint:
-	clang-format --dry-run -Werror $(shell git ls-files '*.c' '*.h')
+	scripts/check-format.sh
 	scripts/check-layers.sh
 
 clean:

@@ -6,7 +6,7 @@ set -eu
 
 BUILD_PKGS="gcc make pkg-config libh2o-evloop-dev libssl-dev zlib1g-dev libjansson-dev
 libsqlite3-dev libcurl4-openssl-dev"
-TEST_PKGS="libcmocka-dev python3 curl"
+TEST_PKGS="libcmocka-dev python3 curl clang-format"
 BENCH_PKGS="wrk nginx-light etcd-server"
 
 want=""

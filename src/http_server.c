@@ -44,6 +44,7 @@ struct req_guard {
 
 struct control_msg {
     h2o_multithread_message_t msg;
+
     enum { CONTROL_STOP_LISTENING, CONTROL_EXIT } what;
 };
 
@@ -54,7 +55,8 @@ static enum confhub_status parse_listen(const char *listen, struct addrinfo **ou
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     size_t host_len;
     int rc;
@@ -114,8 +116,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             return;
         if (atomic_fetch_add(&server->connections, 1) >= (long)server->limits->max_connections) {
             atomic_fetch_sub(&server->connections, 1);
-            ch_log(CH_LOG_WARN, "http", "connection refused: %zu connections open (limit "
-                   "max-connections)", server->limits->max_connections);
+            ch_log(CH_LOG_WARN, "http",
+                   "connection refused: %zu connections open (limit "
+                   "max-connections)",
+                   server->limits->max_connections);
             h2o_socket_close(sock);
             continue;
         }
@@ -145,8 +149,7 @@ static void on_write_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *
 {
     struct http_loop *loop = H2O_STRUCT_FROM_MEMBER(struct http_loop, write_done, receiver);
     while (!h2o_linklist_is_empty(messages)) {
-        struct write_job *job =
-            H2O_STRUCT_FROM_MEMBER(struct write_job, msg.link, messages->next);
+        struct write_job *job = H2O_STRUCT_FROM_MEMBER(struct write_job, msg.link, messages->next);
         h2o_linklist_unlink(&job->msg.link);
         if (job->req) {
             job->guard->job = NULL;
@@ -213,8 +216,8 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
 {
     struct http_loop *loop = H2O_STRUCT_FROM_MEMBER(struct http_loop, control, receiver);
     while (!h2o_linklist_is_empty(messages)) {
-        struct control_msg *m = H2O_STRUCT_FROM_MEMBER(struct control_msg, msg.link,
-                                                       messages->next);
+        struct control_msg *m =
+            H2O_STRUCT_FROM_MEMBER(struct control_msg, msg.link, messages->next);
         h2o_linklist_unlink(&m->msg.link);
         if (m->what == CONTROL_STOP_LISTENING && loop->listener) {
             h2o_socket_read_stop(loop->listener);
@@ -262,9 +265,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return ch_http_dispatch(loop, req);
 }
 
-enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
-                                       struct ch_service *service, struct ch_model *model,
-                                       const struct ch_limits *limits,
+enum confhub_status ch_http_server_new(const struct ch_http_config *cfg, struct ch_service *service,
+                                       struct ch_model *model, const struct ch_limits *limits,
                                        struct ch_http_server **out, struct ch_err *err)
 {
     struct ch_http_server *s = NULL;
@@ -290,11 +292,10 @@ enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
     s->limits = limits;
     s->started_ms = ch_time_now_ms();
     if (cfg->access_log) {
-        s->access_log = strcmp(cfg->access_log, "-") == 0 ? stdout
-                                                            : fopen(cfg->access_log, "a");
+        s->access_log = strcmp(cfg->access_log, "-") == 0 ? stdout : fopen(cfg->access_log, "a");
         if (!s->access_log) {
-            rc = ch_err_set(err, CONFHUB_EIO, "cannot open access log '%s': %s",
-                            cfg->access_log, strerror(errno));
+            rc = ch_err_set(err, CONFHUB_EIO, "cannot open access log '%s': %s", cfg->access_log,
+                            strerror(errno));
             goto done;
         }
     }
@@ -307,8 +308,7 @@ enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
     s->globalconf.max_request_entity_size = limits->max_body_bytes * 2;
     s->globalconf.http1.upgrade_to_http2 = 0; /* HTTP/1.1 only: BRIEF section 5 */
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("confhub"));
-    host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")),
-                                    65535);
+    host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
     handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
@@ -347,8 +347,7 @@ enum confhub_status ch_http_server_start(struct ch_http_server *s, struct ch_err
     for (unsigned i = 0; i < s->cfg.threads; i++) {
         int rc = pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]);
         if (rc != 0)
-            return ch_err_set(err, CONFHUB_EIO, "cannot start loop thread %u: %s", i,
-                              strerror(rc));
+            return ch_err_set(err, CONFHUB_EIO, "cannot start loop thread %u: %s", i, strerror(rc));
     }
     return CONFHUB_OK;
 }
