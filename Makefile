@@ -14,6 +14,7 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
            -Wformat=2 -Wundef -Wvla -Wpointer-arith -Wimplicit-fallthrough
 CFLAGS_debug   := -O0 -g3
 CFLAGS_release := -O2 -g -DNDEBUG -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+CFLAGS_tsan    := -O1 -g3 -fsanitize=thread
 CFLAGS_asan    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=all
 CPPFLAGS += -Iinclude -Isrc -I$(O)/gen -D_GNU_SOURCE -DH2O_USE_LIBUV=0

@@ -28,6 +28,7 @@ struct http_loop {
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
+    int listen_fd;          /* bound socket until the loop thread wraps it; then -1 */
     h2o_socket_t *listener; /* NULL once stopped */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t write_done; /* finished writes from the writer thread */
@@ -46,7 +47,9 @@ struct ch_http_server {
     atomic_long connections;    /* open client connections, all loops */
     atomic_long pending_writes; /* submitted writes not yet answered */
     atomic_bool exiting;
-    FILE *access_log; /* NULL when off */
+    h2o_barrier_t ready; /* the loops and the starter meet here once every loop is set up */
+    bool started;        /* the loop threads run (main thread only) */
+    FILE *access_log;    /* NULL when off */
 };
 
 struct route;

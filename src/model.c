@@ -85,6 +85,7 @@ struct reader_slot {
 
 struct ch_model {
     _Atomic(struct ch_state *) published; /* what readers see */
+    _Atomic int64_t published_rev;        /* its revision, readable without a read section */
     _Atomic uint64_t epoch;               /* global epoch, starts at 1 */
     unsigned n_readers;
     struct reader_slot slots[CH_MODEL_MAX_READERS];
@@ -395,6 +396,7 @@ enum confhub_status ch_model_new(unsigned n_readers, struct ch_model **out, stru
     m->gen = 0;
     atomic_init(&m->epoch, 1);
     atomic_init(&m->published, root);
+    atomic_init(&m->published_rev, 0);
     for (unsigned i = 0; i < CH_MODEL_MAX_READERS; i++)
         atomic_init(&m->slots[i].epoch, 0);
     *out = m;
@@ -426,6 +428,11 @@ const struct ch_state *ch_model_read_begin(struct ch_model *m, unsigned slot)
 void ch_model_read_end(struct ch_model *m, unsigned slot)
 {
     atomic_store_explicit(&m->slots[slot].epoch, 0, memory_order_release);
+}
+
+int64_t ch_model_revision(const struct ch_model *m)
+{
+    return atomic_load(&((struct ch_model *)m)->published_rev);
 }
 
 const struct ch_state *ch_model_published(const struct ch_model *m)
@@ -905,6 +912,7 @@ void ch_model_batch_commit(struct ch_model *m)
         return;
     bool room = retire_room(m, m->n_replaced);
     atomic_store(&m->published, m->batch);
+    atomic_store(&m->published_rev, m->batch->revision);
     uint64_t epoch = atomic_fetch_add(&m->epoch, 1);
     if (!room) {
         /* Cannot remember what to free later: wait for the readers now instead. */

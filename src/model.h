@@ -65,8 +65,12 @@ void ch_model_free(struct ch_model *model);
 const struct ch_state *ch_model_read_begin(struct ch_model *model, unsigned slot);
 void ch_model_read_end(struct ch_model *model, unsigned slot);
 
-/* The published state, for the writer thread only (it alone replaces it). */
+/* The published state, for the writer thread only (it alone replaces and frees states).
+ * Other threads must use ch_model_read_begin(), or ch_model_revision() for the revision. */
 const struct ch_state *ch_model_published(const struct ch_model *model);
+
+/* The revision of the published state; any thread, no read section needed. */
+int64_t ch_model_revision(const struct ch_model *model);
 
 int64_t ch_state_revision(const struct ch_state *state);
 size_t ch_state_ns_count(const struct ch_state *state);

@@ -359,7 +359,7 @@ int ch_server_serve_main(int argc, char **argv)
         ch_http_server_start(http, &err) != CONFHUB_OK)
         goto done;
     ch_log(CH_LOG_INFO, "serve", "listening on http://%s (%u threads, store %s, revision %lld)",
-           o.listen, o.threads, uri, (long long)ch_state_revision(ch_model_published(model)));
+           o.listen, o.threads, uri, (long long)ch_model_revision(model));
 
     sigwait(&sigs, &sig);
     ch_log(CH_LOG_INFO, "serve", "%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
