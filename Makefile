@@ -9,7 +9,7 @@ O       := build/$(BUILD)
 CC      ?= cc
 PREFIX  ?= /usr/local
 
-PKGS    := jansson libh2o-evloop sqlite3 libcurl openssl zlib
+PKGS    := jansson libh2o-evloop sqlite3 libcurl openssl zlib libfyaml
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wundef -Wvla -Wpointer-arith -Wimplicit-fallthrough
 CFLAGS_debug   := -O0 -g3
@@ -23,7 +23,7 @@ CFLAGS   += -std=c11 $(WARN) $(CFLAGS_$(BUILD)) -fPIC -fvisibility=hidden \
 LDFLAGS  += $(filter -fsanitize=%,$(CFLAGS_$(BUILD)))
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lssl -lcrypto -lz -lpthread -lm
 
-COMMON_SRC := $(wildcard src/common/*.c)
+COMMON_SRC := $(wildcard src/common/*.c) $(wildcard src/formats/*.c)
 SERVER_SRC := $(wildcard src/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 MIGRATIONS := $(sort $(wildcard src/store_migrations/sqlite/*.sql))

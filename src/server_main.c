@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "common/alloc.h"
+#include "common/fileio.h"
 #include "common/json_util.h"
 #include "common/log.h"
 #include "http_server.h"
@@ -71,51 +72,6 @@ static void serve_usage(FILE *out)
                  "store is closed, and the exit code is 0.\n");
 }
 
-/* Reads a whole file (bounded). OUT: *text (ch_malloc'd, NUL-terminated), *len. */
-static enum confhub_status read_file(const char *path, size_t max, char **text, size_t *len,
-                                     struct ch_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    enum confhub_status rc = CONFHUB_OK;
-
-    if (!f)
-        return ch_err_set(err, CONFHUB_EIO, "cannot open '%s': %s", path, strerror(errno));
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 65536 * 2;
-            char *grown = ch_realloc(buf, cap);
-            if (!grown) {
-                rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot read '%s': out of memory", path);
-                goto done;
-            }
-            buf = grown;
-        }
-        size_t got = fread(buf + n, 1, 65536, f);
-        n += got;
-        if (n > max) {
-            rc = ch_err_set(err, CONFHUB_ETOOBIG, "'%s' is larger than %zu bytes", path, max);
-            goto done;
-        }
-        if (got < 65536) {
-            if (ferror(f))
-                rc = ch_err_set(err, CONFHUB_EIO, "cannot read '%s': %s", path, strerror(errno));
-            break;
-        }
-    }
-done:
-    fclose(f);
-    if (rc != CONFHUB_OK) {
-        ch_free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return CONFHUB_OK;
-}
-
 /* Loads the seed document into namespace "default" in one revision (store known empty). */
 static enum confhub_status apply_seed(struct ch_service *svc, const char *path,
                                       const struct ch_limits *limits, struct ch_err *err)
@@ -128,7 +84,7 @@ static enum confhub_status apply_seed(struct ch_service *svc, const char *path,
     struct ch_err perr;
 
     ch_err_clear(&perr);
-    rc = read_file(path, MAX_SEED_BYTES, &text, &len, err);
+    rc = ch_file_read(path, MAX_SEED_BYTES, &text, &len, err);
     if (rc != CONFHUB_OK)
         return rc;
     rc = ch_json_parse(path, text, len, limits->max_json_depth, &doc, &perr);
