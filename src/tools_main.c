@@ -9,6 +9,7 @@
 #include "common/alloc.h"
 #include "common/fileio.h"
 #include "formats/format.h"
+#include "formats/yaml.h"
 #include "tools.h"
 
 #define MAX_DOCUMENT_BYTES (1u << 30)
@@ -149,6 +150,8 @@ struct debug_cmd {
 /* clang-format off */
 static const struct debug_cmd debug_cmds[] = {
     {"json-validate", debug_json_validate, "exit 0 if FILE (or stdin) is valid JSON, 1 if not"},
+    {"yaml-to-json", ch_yaml_debug_to_json, "YAML on stdin -> one JSON text per document"},
+    {"yaml-roundtrip", ch_yaml_debug_roundtrip, "YAML on stdin -> parsed and written back as YAML"},
 };
 
 /* clang-format on */

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "formats/json.h"
+#include "formats/yaml.h"
 
 static const struct {
     const char *name;
@@ -58,6 +59,7 @@ enum confhub_status ch_format_parse(enum ch_format f, const char *name, const ch
     case CH_FORMAT_JSON:
         return ch_json_doc_parse(name, text, len, opts, out, err);
     case CH_FORMAT_YAML:
+        return ch_yaml_parse(name, text, len, opts, out, err);
     case CH_FORMAT_TOML:
         break;
     }
@@ -73,6 +75,7 @@ enum confhub_status ch_format_dump(enum ch_format f, const json_t *doc,
     case CH_FORMAT_JSON:
         return ch_json_doc_dump(doc, opts, out, len_out, err);
     case CH_FORMAT_YAML:
+        return ch_yaml_dump(doc, opts, out, len_out, err);
     case CH_FORMAT_TOML:
         break;
     }
