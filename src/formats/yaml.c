@@ -42,8 +42,8 @@ static bool is_word(const char *s, size_t len, const char *word)
 /* null | Null | NULL | ~ | the empty scalar */
 static bool is_null(const char *s, size_t len)
 {
-    return len == 0 || is_word(s, len, "~") || is_word(s, len, "null") ||
-           is_word(s, len, "Null") || is_word(s, len, "NULL");
+    return len == 0 || is_word(s, len, "~") || is_word(s, len, "null") || is_word(s, len, "Null") ||
+           is_word(s, len, "NULL");
 }
 
 /* true | True | TRUE | false | False | FALSE; *value is set when it is one. */
@@ -164,15 +164,15 @@ static enum kind resolve_plain(const char *s, size_t len)
 /* ================================================================ reading */
 
 struct frame {
-    json_t *value;   /* the mapping or sequence being filled (owned) */
-    bool is_map;     /* mapping (else sequence) */
-    char *key;       /* mapping: the key waiting for its value (ch_malloc'd), or NULL */
-    size_t key_len;  /* length of key */
-    size_t index;    /* sequence: index of the next item, for messages */
-    long anchor;     /* index in ctx.anchors of this node's anchor, or -1 */
-    size_t n_nodes;  /* nodes below this one so far, aliases expanded */
-    size_t n_bytes;  /* string bytes below this one so far, aliases expanded */
-    size_t height;   /* 1 + the height of the tallest child (a scalar is 0) */
+    json_t *value;  /* the mapping or sequence being filled (owned) */
+    bool is_map;    /* mapping (else sequence) */
+    char *key;      /* mapping: the key waiting for its value (ch_malloc'd), or NULL */
+    size_t key_len; /* length of key */
+    size_t index;   /* sequence: index of the next item, for messages */
+    long anchor;    /* index in ctx.anchors of this node's anchor, or -1 */
+    size_t n_nodes; /* nodes below this one so far, aliases expanded */
+    size_t n_bytes; /* string bytes below this one so far, aliases expanded */
+    size_t height;  /* 1 + the height of the tallest child (a scalar is 0) */
 };
 
 struct anchor {
@@ -183,22 +183,23 @@ struct anchor {
 };
 
 struct ctx {
-    const char *name;      /* input name for messages (borrowed) */
-    size_t max_depth;      /* deepest nesting accepted */
-    bool multi_doc;        /* a stream of documents becomes an array */
-    struct ch_err *err;    /* where failures are reported (borrowed) */
-    struct frame *stack;   /* open collections, outermost first */
-    size_t depth;          /* entries used in stack */
-    size_t stack_cap;      /* entries allocated in stack */
-    struct anchor *anchors; /* anchors of the current document, in order of definition */
-    size_t n_anchors;      /* entries used in anchors */
-    size_t anchors_cap;    /* entries allocated in anchors */
-    json_t *anchor_index;  /* anchor name -> index in anchors (json integer); the latest wins */
-    size_t alias_nodes;    /* nodes copied by aliases so far, over the whole stream */
-    size_t alias_bytes;    /* string bytes copied by aliases so far */
-    int n_docs;            /* documents started */
-    json_t *root;          /* the current document's value, once complete */
-    json_t *result;        /* multi_doc: the array of documents; else the document */
+    const char *name;         /* input name for messages (borrowed) */
+    size_t max_depth;         /* deepest nesting accepted */
+    bool multi_doc;           /* a stream of documents becomes an array */
+    struct ch_err *err;       /* where failures are reported (borrowed) */
+    struct frame *stack;      /* open collections, outermost first */
+    size_t depth;             /* entries used in stack */
+    size_t stack_cap;         /* entries allocated in stack */
+    struct anchor *anchors;   /* anchors of the current document, in order of definition */
+    size_t n_anchors;         /* entries used in anchors */
+    size_t anchors_cap;       /* entries allocated in anchors */
+    json_t *anchor_index;     /* anchor name -> index in anchors (json integer); the latest wins */
+    size_t alias_nodes;       /* nodes copied by aliases so far, over the whole stream */
+    size_t alias_bytes;       /* string bytes copied by aliases so far */
+    int n_docs;               /* documents started */
+    struct fy_mark last_mark; /* start of the latest event that had one, for messages */
+    json_t *root;             /* the current document's value, once complete */
+    json_t *result;           /* multi_doc: the array of documents; else the document */
 };
 
 /* The path of the node being read, "a.b[2]", for messages ("" at the top level). */
@@ -232,7 +233,7 @@ fail_at(struct ctx *c, enum confhub_status code, const struct fy_mark *mark, con
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (!mark)
-        return ch_err_set(c->err, code, "%s: %s", c->name, msg);
+        mark = &c->last_mark; /* libfyaml gives no mark for some implicit nodes */
     ch_err_set(c->err, code, "%s:%d:%d: %s", c->name, mark->line + 1, mark->column + 1, msg);
     c->err->line = mark->line + 1;
     c->err->column = mark->column + 1;
@@ -254,7 +255,7 @@ static const char *where(const struct ctx *c, char *buf, size_t size)
     node_path(c, path, sizeof(path));
     if (!path[0])
         return "";
-    snprintf(buf, size, "%s '%s'", key_pos ? " in" : " at key", path);
+    snprintf(buf, size, "%s '%s'", key_pos ? " in" : path[0] == '[' ? " at" : " at key", path);
     return buf;
 }
 
@@ -450,16 +451,15 @@ static enum confhub_status scalar_value(struct ctx *c, struct fy_event *ev, json
         if (!tag)
             parse_int(text, len, &i, &fits);
         if (!fits)
-            return fail_at(c, CONFHUB_EINVAL, mark,
-                           "number %.*s%s does not fit a 64-bit integer",
+            return fail_at(c, CONFHUB_EINVAL, mark, "number %.*s%s does not fit a 64-bit integer",
                            (int)(len > 60 ? 60 : len), text, where(c, buf, sizeof(buf)));
         *out = json_integer((json_int_t)i);
         break;
     case K_FLOAT:
         if (is_float_special(text, len))
             return fail_at(c, CONFHUB_EINVAL, mark,
-                           "%.*s%s cannot be stored: JSON has no infinity or NaN", (int)len,
-                           text, where(c, buf, sizeof(buf)));
+                           "%.*s%s cannot be stored: JSON has no infinity or NaN", (int)len, text,
+                           where(c, buf, sizeof(buf)));
         if (len < sizeof(small)) {
             memcpy(small, text, len);
             small[len] = '\0';
@@ -489,8 +489,7 @@ static enum confhub_status not_string_key(struct ctx *c, const char *what,
                                           const struct fy_mark *mark)
 {
     char buf[240];
-    return fail_at(c, CONFHUB_EINVAL, mark,
-                   "a key must be a string, not %s%s: quote it, or use a string", what,
+    return fail_at(c, CONFHUB_EINVAL, mark, "a key must be a string, not %s%s", what,
                    where(c, buf, sizeof(buf)));
 }
 
@@ -512,14 +511,17 @@ static enum confhub_status on_scalar(struct ctx *c, struct fy_event *ev)
     complete_anchor(c, anchor, v, 1, n_bytes, 0);
     if (at_key(c)) {
         if (kind != K_STR) {
-            char what[120];
+            char what[160];
             size_t len;
             const char *text = fy_token_get_text(ev->scalar.value, &len);
-            snprintf(what, sizeof(what), "the %s %.*s", kind_name(kind),
-                     (int)(len > 40 ? 40 : len), text ? text : "");
+            if (kind == K_NULL && len == 0)
+                snprintf(what, sizeof(what), "null (an empty key)");
+            else
+                snprintf(what, sizeof(what), "the %s %.*s (quote it: \"%.*s\")", kind_name(kind),
+                         (int)(len > 40 ? 40 : len), text ? text : "", (int)(len > 40 ? 40 : len),
+                         text ? text : "");
             json_decref(v);
-            return not_string_key(c, kind == K_NULL && len == 0 ? "an empty (null) key" : what,
-                                  mark);
+            return not_string_key(c, what, mark);
         }
         rc = set_key(c, json_string_value(v), json_string_length(v), mark);
         json_decref(v);
@@ -624,8 +626,11 @@ static enum confhub_status on_collection_end(struct ctx *c)
 
 static enum confhub_status on_event(struct ctx *c, struct fy_event *ev)
 {
+    const struct fy_mark *mark = fy_event_start_mark(ev);
     json_t *doc;
 
+    if (mark)
+        c->last_mark = *mark;
     switch (ev->type) {
     case FYET_DOCUMENT_START:
         if (++c->n_docs > 1 && !c->multi_doc)
@@ -677,6 +682,58 @@ static enum confhub_status parser_error(struct ctx *c, struct fy_diag *diag)
     return ch_err_set(c->err, CONFHUB_EINVAL, "%s: invalid YAML", c->name);
 }
 
+/* The length of the longest valid UTF-8 prefix of s[0..len) (len when all of it is valid):
+ * libfyaml reads a stray byte such as 0xff as an empty scalar instead of failing. */
+static size_t utf8_valid_prefix(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned c = s[i], cp, min;
+        size_t n;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1, cp = c & 0x1f, min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2, cp = c & 0x0f, min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3, cp = c & 0x07, min = 0x10000;
+        } else {
+            return i;
+        }
+        if (len - i <= n)
+            return i;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return i;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return i;
+        i += n + 1;
+    }
+    return len;
+}
+
+/* Reports the first invalid UTF-8 byte of text at its line and column. */
+static enum confhub_status invalid_utf8(struct ctx *c, const char *text, size_t at)
+{
+    struct fy_mark mark = {at, 0, 0};
+    for (size_t i = 0; i < at; i++) {
+        if (text[i] == '\n') {
+            mark.line++;
+            mark.column = 0;
+        } else if (((unsigned char)text[i] & 0xc0) != 0x80) {
+            mark.column++;
+        }
+    }
+    return fail_at(c, CONFHUB_EINVAL, &mark, "invalid UTF-8 byte 0x%02x", (unsigned char)text[at]);
+}
+
 /* libfyaml prints nothing on its own: errors are collected and read by parser_error(). */
 static void diag_discard(struct fy_diag *diag, void *user, const char *buf, size_t len)
 {
@@ -697,6 +754,7 @@ enum confhub_status ch_yaml_parse(const char *name, const char *text, size_t len
     struct fy_parser *parser = NULL;
     struct fy_event *ev;
     enum confhub_status rc = CONFHUB_OK;
+    size_t at;
 
     c.name = name;
     c.err = err;
@@ -707,6 +765,12 @@ enum confhub_status ch_yaml_parse(const char *name, const char *text, size_t len
         c.result = json_array();
     if (!c.anchor_index || (c.multi_doc && !c.result)) {
         rc = no_memory(&c);
+        goto done;
+    }
+
+    at = utf8_valid_prefix(text, len);
+    if (at < len) {
+        rc = invalid_utf8(&c, text, at);
         goto done;
     }
 
@@ -723,8 +787,8 @@ enum confhub_status ch_yaml_parse(const char *name, const char *text, size_t len
     fy_diag_set_collect_errors(diag, true);
     /* libfyaml's own depth limit would stop at 64 whatever max_depth says; ours is enforced
      * above, and the event parser is iterative. */
-    pcfg.flags = FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE |
-                 FYPCF_DISABLE_DEPTH_LIMIT;
+    pcfg.flags =
+        FYPCF_QUIET | FYPCF_DEFAULT_VERSION_1_2 | FYPCF_JSON_NONE | FYPCF_DISABLE_DEPTH_LIMIT;
     pcfg.diag = diag;
     parser = fy_parser_create(&pcfg);
     if (!parser || fy_parser_set_string(parser, text, len) != 0) {
@@ -828,8 +892,8 @@ static size_t utf8_next(const unsigned char *s, size_t len, unsigned *cp)
  * controls, DEL, the YAML line breaks NEL/LS/PS, the BOM and the non-characters. */
 static bool must_escape(unsigned cp)
 {
-    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 ||
-           cp == 0x2029 || cp == 0xfeff || cp == 0xfffe || cp == 0xffff;
+    return cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029 ||
+           cp == 0xfeff || cp == 0xfffe || cp == 0xffff;
 }
 
 static bool has_escapes(const char *s, size_t len, bool allow_newline)
@@ -848,9 +912,8 @@ static bool has_escapes(const char *s, size_t len, bool allow_newline)
  * core and by YAML 1.1 readers alike (so "yes", "on", "1:20" and numbers are quoted too). */
 static bool plain_ok(const char *s, size_t len)
 {
-    static const char *const yaml11[] = {"y", "Y", "yes", "Yes", "YES", "n",   "N",  "no",
-                                         "No", "NO", "on", "On", "ON", "off", "Off", "OFF",
-                                         "<<", "="};
+    static const char *const yaml11[] = {"y",  "Y",  "yes", "Yes", "YES", "n",   "N",   "no", "No",
+                                         "NO", "on", "On",  "ON",  "off", "Off", "OFF", "<<", "="};
     char c0;
 
     if (len == 0 || has_escapes(s, len, false))
@@ -898,20 +961,48 @@ static void put_double_quoted(struct out *o, const char *s, size_t len)
         size_t n = utf8_next(u + i, len - i, &cp);
         const char *e = NULL;
         switch (cp) {
-        case '"': e = "\\\""; break;
-        case '\\': e = "\\\\"; break;
-        case '\0': e = "\\0"; break;
-        case '\a': e = "\\a"; break;
-        case '\b': e = "\\b"; break;
-        case '\t': e = "\\t"; break;
-        case '\n': e = "\\n"; break;
-        case '\v': e = "\\v"; break;
-        case '\f': e = "\\f"; break;
-        case '\r': e = "\\r"; break;
-        case 0x1b: e = "\\e"; break;
-        case 0x85: e = "\\N"; break;
-        case 0x2028: e = "\\L"; break;
-        case 0x2029: e = "\\P"; break;
+        case '"':
+            e = "\\\"";
+            break;
+        case '\\':
+            e = "\\\\";
+            break;
+        case '\0':
+            e = "\\0";
+            break;
+        case '\a':
+            e = "\\a";
+            break;
+        case '\b':
+            e = "\\b";
+            break;
+        case '\t':
+            e = "\\t";
+            break;
+        case '\n':
+            e = "\\n";
+            break;
+        case '\v':
+            e = "\\v";
+            break;
+        case '\f':
+            e = "\\f";
+            break;
+        case '\r':
+            e = "\\r";
+            break;
+        case 0x1b:
+            e = "\\e";
+            break;
+        case 0x85:
+            e = "\\N";
+            break;
+        case 0x2028:
+            e = "\\L";
+            break;
+        case 0x2029:
+            e = "\\P";
+            break;
         default:
             if (must_escape(cp)) {
                 if (cp <= 0xff)
@@ -1041,8 +1132,8 @@ struct dump {
 
 /* Writes the non-empty collection v as block lines at indentation ind. When inline_first, the
  * first line's indentation has been written already (after "- "). depth is v's nesting. */
-static enum confhub_status put_block(struct dump *d, const json_t *v, size_t ind,
-                                     bool inline_first, size_t depth, struct ch_err *err)
+static enum confhub_status put_block(struct dump *d, const json_t *v, size_t ind, bool inline_first,
+                                     size_t depth, struct ch_err *err)
 {
     struct out *o = &d->out;
     enum confhub_status rc;

@@ -24,7 +24,7 @@
 
 #include "formats/format.h"
 
-#define CH_YAML_MAX_ALIAS_NODES 1000000u          /* nodes created by alias expansion */
+#define CH_YAML_MAX_ALIAS_NODES 1000000u            /* nodes created by alias expansion */
 #define CH_YAML_MAX_ALIAS_BYTES (64u * 1024 * 1024) /* string bytes copied by aliases */
 
 /* Parses the YAML text[0..len); name is used in messages ("NAME:LINE:COL: ...").
