@@ -696,15 +696,16 @@ static size_t utf8_valid_prefix(const char *str, size_t len)
             i++;
             continue;
         }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
+        if (c >= 0xc2 && c <= 0xdf)
+            n = 1;
+        else if (c >= 0xe0 && c <= 0xef)
+            n = 2;
+        else if (c >= 0xf0 && c <= 0xf4)
+            n = 3;
+        else
             return i;
-        }
+        cp = c & (0x7fu >> (n + 1));
+        min = n == 1 ? 0x80 : n == 2 ? 0x800 : 0x10000;
         if (len - i <= n)
             return i;
         for (size_t k = 1; k <= n; k++) {
@@ -950,6 +951,25 @@ static bool literal_ok(const char *s, size_t len)
     return s[len - 1] != ' ';
 }
 
+/* The letter of cp's short escape in a double-quoted scalar ('n' for a newline), or 0. */
+static char short_escape(unsigned cp)
+{
+    static const struct {
+        unsigned cp;
+        char letter;
+    } table[] = {
+        {'"', '"'},  {'\\', '\\'}, {0, '0'},      {'\a', 'a'},   {'\b', 'b'},
+        {'\t', 't'}, {'\n', 'n'},  {'\v', 'v'},   {'\f', 'f'},   {'\r', 'r'},
+        {0x1b, 'e'}, {0x85, 'N'},  {0x2028, 'L'}, {0x2029, 'P'},
+    };
+
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (table[i].cp == cp)
+            return table[i].letter;
+    }
+    return 0;
+}
+
 static void put_double_quoted(struct out *o, const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -959,63 +979,17 @@ static void put_double_quoted(struct out *o, const char *s, size_t len)
     put(o, "\"", 1);
     for (size_t i = 0; i < len;) {
         size_t n = utf8_next(u + i, len - i, &cp);
-        const char *e = NULL;
-        switch (cp) {
-        case '"':
-            e = "\\\"";
-            break;
-        case '\\':
-            e = "\\\\";
-            break;
-        case '\0':
-            e = "\\0";
-            break;
-        case '\a':
-            e = "\\a";
-            break;
-        case '\b':
-            e = "\\b";
-            break;
-        case '\t':
-            e = "\\t";
-            break;
-        case '\n':
-            e = "\\n";
-            break;
-        case '\v':
-            e = "\\v";
-            break;
-        case '\f':
-            e = "\\f";
-            break;
-        case '\r':
-            e = "\\r";
-            break;
-        case 0x1b:
-            e = "\\e";
-            break;
-        case 0x85:
-            e = "\\N";
-            break;
-        case 0x2028:
-            e = "\\L";
-            break;
-        case 0x2029:
-            e = "\\P";
-            break;
-        default:
-            if (must_escape(cp)) {
-                if (cp <= 0xff)
-                    snprintf(esc, sizeof(esc), "\\x%02X", cp);
-                else
-                    snprintf(esc, sizeof(esc), "\\u%04X", cp);
-                e = esc;
-            }
-        }
-        if (e)
-            puts_(o, e);
-        else
+        char letter = short_escape(cp);
+        if (letter) {
+            esc[0] = '\\';
+            esc[1] = letter;
+            put(o, esc, 2);
+        } else if (must_escape(cp)) {
+            snprintf(esc, sizeof(esc), cp <= 0xff ? "\\x%02X" : "\\u%04X", cp);
+            puts_(o, esc);
+        } else {
             put(o, s + i, n);
+        }
         i += n;
     }
     put(o, "\"", 1);
