@@ -251,6 +251,7 @@ done
 # ratio NUM_PEER NUM_TEST DEN_PEER DEN_TEST TARGET LABEL: per round, and of the mean over rounds.
 ratio() {
     awk -v np="$1" -v nt="$2" -v dp="$3" -v dt="$4" -v target="$5" -v label="$6" '
+        $3 + 0 > maxr { maxr = $3 + 0 }
         $1 == np && $2 == nt && $4 != "-" { num[$3] = $4; ns += $4; nn++ }
         $1 == dp && $2 == dt && $4 != "-" { den[$3] = $4; ds += $4; dn++ }
         END {
@@ -259,7 +260,7 @@ ratio() {
                 exit
             }
             per = ""
-            for (r in num) if (r in den && den[r] > 0) per = per sprintf(" r%s %.2fx", r, num[r] / den[r])
+            for (r = 1; r <= maxr; r++) if (r in num && r in den && den[r] > 0) per = per sprintf(" r%s %.2fx", r, num[r] / den[r])
             m = (ns / nn) / (ds / dn)
             printf "%-32s %6.2fx  target >= %sx  %s  (per round:%s)\n", label, m, target,
                 (m >= target ? "met" : "NOT met"), per
@@ -283,7 +284,7 @@ fi | tee "$TMP/skipped"
 {
     echo "# confhub bench, started $START on $(hostname), $(nproc) cores"
     echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency; rounds $ROUNDS; read body: $BODY"
-    echo "# confhub: $CONFHUB_BIN $( [ -n "${HAVE[confhub]:-}" ] && git -C "$ROOT" rev-parse --short HEAD)"
+    echo "# confhub: $CONFHUB_BIN (tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null))"
     printf '%-10s %-6s %5s %12s %9s %8s\n' peer test round req/s p99_ms errors
     cat "$TMP/rows" "$TMP/ratios" "$TMP/skipped"
 } >"$RESULTS"
