@@ -68,9 +68,9 @@ port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # wait_http URL [CURL_ARGS...]: up to 10 s for any HTTP answer.
 wait_http() {
-    local url=$1 i
+    local url=$1 code
     shift
-    for i in $(seq 1 100); do
+    for _ in $(seq 1 100); do
         code=$(curl -s -o /dev/null -w '%{http_code}' "$@" "$url" 2>/dev/null)
         [ "$code" != "000" ] && return 0
         sleep 0.1
