@@ -247,6 +247,11 @@ for round in $(seq 1 "$ROUNDS"); do
     [ -n "${HAVE[etcd]:-}" ] && measure etcd write "$round" "$ETCD_URL" -s bench/etcd_put.lua
 done
 
+# The writes must have changed the key (each request carries a new value).
+if [ -n "${HAVE[confhub]:-}" ]; then
+    note "confhub $PUT_PATH after the write runs: $(curl -s "http://127.0.0.1:$PORT_CONFHUB$PUT_PATH")"
+fi
+
 # --- ratios --------------------------------------------------------------------------------------
 # ratio NUM_PEER NUM_TEST DEN_PEER DEN_TEST TARGET LABEL: per round, and of the mean over rounds.
 ratio() {
