@@ -44,8 +44,8 @@ struct ch_store_event {
 
 /* One committed write: exactly one revision and its events. */
 struct ch_store_revision {
-    int64_t revision; /* previous revision + 1 */
-    int64_t ts_ms;    /* wall clock, milliseconds since the epoch */
+    int64_t revision;   /* previous revision + 1 */
+    int64_t ts_ms;      /* wall clock, milliseconds since the epoch */
     const char *actor;  /* who wrote it ("anonymous" until auth exists); never NULL */
     const char *remote; /* client address "127.0.0.1:5555", or "" for local writes (seed) */
     const struct ch_store_event *events;
@@ -103,11 +103,17 @@ enum confhub_status ch_store_open(const char *uri, const struct ch_store_options
                                   struct ch_store **out, struct ch_err *err);
 
 /* Calls fn for every current entry, in (ns, section, key) byte order, then sets *revision_out
- * to the store's revision (0 for an empty store). Stops at the first error fn returns. */
+ * to the store's revision (0 for an empty store). Stops at the first error fn returns and
+ * returns it. A database whose schema is behind the binary gives CONFHUB_EINVAL ("run confhub
+ * migrate up"). */
 enum confhub_status ch_store_load(struct ch_store *store, ch_store_load_fn *fn, void *userdata,
                                   int64_t *revision_out, struct ch_err *err);
 
-/* Durably writes revs[0..n_revs) in one transaction (see the invariants above). */
+/* Durably writes revs[0..n_revs) in one transaction (see the invariants above). revs[0] must
+ * follow the store's revision and each later one its predecessor, or CONFHUB_EINVAL (a bug in
+ * the caller). A failed write is CONFHUB_EIO (CONFHUB_ENOMEM when SQLite ran out of memory)
+ * and leaves the database as it was; the store stays usable for the next commit.
+ * n_revs == 0 is a no-op. */
 enum confhub_status ch_store_commit(struct ch_store *store, const struct ch_store_revision *revs,
                                     size_t n_revs, struct ch_err *err);
 

@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http_api_v1.c: the handlers of the REST API /v1 (docs/api.md is their contract).
+ *
+ * Read handlers run inside a read section (req->state is the snapshot) and answer with bytes
+ * borrowed from the model, which the dispatcher copies out before the section ends. Write
+ * handlers parse and check the request, fill a struct ch_write and submit it; the answer is
+ * sent by ch_http_finish_write() when the writer is done.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/json_util.h"
+#include "common/timeutil.h"
+#include "http_int.h"
+
+/* Copies text into the request pool, so it outlives the caller's buffer. */
+static const char *pool_copy(struct ch_req *req, const char *text, size_t len)
+{
+    char *copy = h2o_mem_alloc_pool(&req->h2o->pool, len + 1);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    return copy;
+}
+
+/* Answers the JSON value v (consumed). */
+static enum confhub_status answer_json(struct ch_req *req, struct ch_resp *resp, json_t *v,
+                                       struct ch_err *err)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot build the answer: out of memory");
+    resp->body_len = strlen(text);
+    resp->body = pool_copy(req, text, resp->body_len);
+    free(text);
+    return CONFHUB_OK;
+}
+
+static bool query_flag(const struct ch_req *req, const char *name)
+{
+    const char *v;
+    size_t len;
+    if (!ch_http_query_get(req, name, &v, &len))
+        return false;
+    return len == 0 || (len == 4 && memcmp(v, "true", 4) == 0) || (len == 1 && v[0] == '1');
+}
+
+/* ---------------------------------------------------------------- service routes */
+
+enum confhub_status ch_api_healthz(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    (void)req;
+    (void)err;
+    resp->body = "ok\n";
+    resp->body_len = 3;
+    return CONFHUB_OK;
+}
+
+enum confhub_status ch_api_status(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    struct ch_http_server *s = req->loop->server;
+    json_t *v = json_pack("{s:s,s:I,s:s,s:I,s:I,s:I}", "version", CONFHUB_VERSION_STRING,
+                          "revision", (json_int_t)ch_state_revision(req->state), "store",
+                          s->cfg.store_name ? s->cfg.store_name : "sqlite", "uptime_s",
+                          (json_int_t)((ch_time_now_ms() - s->started_ms) / 1000), "namespaces",
+                          (json_int_t)ch_state_ns_count(req->state), "keys",
+                          (json_int_t)ch_state_key_count(req->state));
+    return answer_json(req, resp, v, err);
+}
+
+enum confhub_status ch_api_limits(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    return answer_json(req, resp, ch_limits_to_json(req->loop->server->limits), err);
+}
+
+enum confhub_status ch_api_namespaces(struct ch_req *req, struct ch_resp *resp,
+                                      struct ch_err *err)
+{
+    const struct ch_ns **all = NULL;
+    size_t n = 0;
+    json_t *list = json_array();
+
+    if (!list || ch_state_sorted_ns(req->state, &all, &n) != CONFHUB_OK) {
+        json_decref(list);
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot list namespaces: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_array_append_new(list, json_pack("{s:s,s:I,s:I}", "name", ch_ns_name(all[i]),
+                                              "sections",
+                                              (json_int_t)ch_ns_section_count(all[i]), "keys",
+                                              (json_int_t)ch_ns_key_count(all[i])));
+    }
+    ch_free(all);
+    return answer_json(req, resp,
+                       json_pack("{s:o,s:I}", "namespaces", list, "revision",
+                                 (json_int_t)ch_state_revision(req->state)),
+                       err);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static const struct ch_ns *find_ns(struct ch_req *req, struct ch_err *err)
+{
+    const struct ch_ns *ns = ch_state_find_ns(req->state, req->params[0], req->param_len[0]);
+    if (!ns)
+        ch_err_set(err, CONFHUB_ENOTFOUND, "namespace '%s' not found", req->params[0]);
+    return ns;
+}
+
+static const struct ch_section *find_section(struct ch_req *req, struct ch_err *err)
+{
+    const struct ch_ns *ns = find_ns(req, err);
+    const struct ch_section *sec;
+    if (!ns)
+        return NULL;
+    sec = ch_ns_find_section(ns, req->params[1], req->param_len[1]);
+    if (!sec)
+        ch_err_set(err, CONFHUB_ENOTFOUND, "section '%s/%s' not found", req->params[0],
+                   req->params[1]);
+    return sec;
+}
+
+static enum confhub_status answer_blob(struct ch_resp *resp, const struct ch_blob *blob,
+                                       int64_t etag, struct ch_err *err)
+{
+    if (!blob)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot serialise the answer: out of memory");
+    resp->body = blob->data;
+    resp->body_len = blob->len;
+    resp->etag = etag;
+    return CONFHUB_OK;
+}
+
+enum confhub_status ch_api_get_ns(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    const struct ch_ns *ns = find_ns(req, err);
+    if (!ns)
+        return CONFHUB_ENOTFOUND;
+    return answer_blob(resp, ch_ns_json(ns), ch_ns_mod_rev(ns), err);
+}
+
+enum confhub_status ch_api_get_section(struct ch_req *req, struct ch_resp *resp,
+                                       struct ch_err *err)
+{
+    const struct ch_section *sec = find_section(req, err);
+    if (!sec)
+        return CONFHUB_ENOTFOUND;
+    return answer_blob(resp, ch_section_json(sec), ch_section_mod_rev(sec), err);
+}
+
+enum confhub_status ch_api_get_key(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    const struct ch_section *sec = find_section(req, err);
+    const struct ch_entry *e;
+    struct ch_entry_info info;
+
+    if (!sec)
+        return CONFHUB_ENOTFOUND;
+    e = ch_section_find_entry(sec, req->params[2], req->param_len[2]);
+    if (!e || ch_section_scalar(sec))
+        return ch_err_set(err, CONFHUB_ENOTFOUND, "key '%s/%s/%s' not found", req->params[0],
+                          req->params[1], req->params[2]);
+    ch_entry_info(e, &info);
+    resp->etag = info.mod_rev;
+    if (!query_flag(req, "meta")) {
+        resp->body = info.value;
+        resp->body_len = info.value_len;
+        return CONFHUB_OK;
+    }
+    /* The value is already JSON text: splice it in rather than parse and re-serialise it. */
+    size_t cap = info.value_len + 128;
+    char *buf = h2o_mem_alloc_pool(&req->h2o->pool, cap);
+    int n = snprintf(buf, cap,
+                     "{\"value\":%s,\"create_revision\":%" PRId64 ",\"mod_revision\":%" PRId64
+                     ",\"version\":%" PRId64 "}",
+                     info.value, info.create_rev, info.mod_rev, info.version);
+    resp->body = buf;
+    resp->body_len = (size_t)n;
+    return CONFHUB_OK;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+/* Parses If-Match: "<rev>" (quotes optional) and If-None-Match: * into w. */
+static enum confhub_status parse_conditions(struct ch_req *req, struct ch_write *w,
+                                            struct ch_err *err)
+{
+    const h2o_headers_t *headers = &req->h2o->headers;
+    ssize_t i = h2o_find_header(headers, H2O_TOKEN_IF_MATCH, -1);
+    if (i >= 0) {
+        h2o_iovec_t v = headers->entries[i].value;
+        char digits[24];
+        size_t n = 0;
+        const char *p = v.base, *end = v.base + v.len;
+        if (p < end && *p == '"' && end - p >= 2 && end[-1] == '"') {
+            p++;
+            end--;
+        }
+        while (p < end && n < sizeof(digits) - 1 && *p >= '0' && *p <= '9')
+            digits[n++] = *p++;
+        digits[n] = '\0';
+        if (n == 0 || p != end)
+            return ch_err_set(err, CONFHUB_EINVAL,
+                              "If-Match '%.*s' is not a mod_revision: send If-Match: \"<n>\"",
+                              (int)(v.len > 40 ? 40 : v.len), v.base);
+        w->if_match = strtoll(digits, NULL, 10);
+    }
+    i = h2o_find_header(headers, H2O_TOKEN_IF_NONE_MATCH, -1);
+    if (i >= 0) {
+        h2o_iovec_t v = headers->entries[i].value;
+        if (!(v.len == 1 && v.base[0] == '*'))
+            return ch_err_set(err, CONFHUB_EINVAL,
+                              "If-None-Match on a write must be '*' (create only)");
+        w->if_none_match = true;
+    }
+    return CONFHUB_OK;
+}
+
+/* Builds a write of op for the request's captures and, when it has one, its JSON body. */
+static enum confhub_status submit(struct ch_req *req, struct ch_resp *resp,
+                                  enum ch_write_op op, bool with_body, struct ch_err *err)
+{
+    struct ch_write *w = ch_write_new(op);
+    enum confhub_status rc;
+
+    if (!w)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot queue the write: out of memory");
+    rc = parse_conditions(req, w, err);
+    if (rc != CONFHUB_OK)
+        goto fail;
+    if (with_body) {
+        if (req->body_len == 0) {
+            rc = ch_err_set(err, CONFHUB_EINVAL, "request body is empty: send a JSON value");
+            goto fail;
+        }
+        rc = ch_json_parse("request body", req->body, req->body_len,
+                           req->loop->server->limits->max_json_depth, &w->value, err);
+        if (rc != CONFHUB_OK)
+            goto fail;
+    }
+    w->ns = ch_strdup(req->params[0]);
+    w->section = req->n_params > 1 ? ch_strdup(req->params[1]) : NULL;
+    w->key = req->n_params > 2 ? ch_strdup(req->params[2]) : NULL;
+    if (!w->ns || (req->n_params > 1 && !w->section) || (req->n_params > 2 && !w->key)) {
+        rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot queue the write: out of memory");
+        goto fail;
+    }
+    return ch_http_submit_write(req, w, resp, err); /* takes w */
+fail:
+    ch_write_free(w);
+    return rc;
+}
+
+enum confhub_status ch_api_put_ns(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    return submit(req, resp, CH_WRITE_PUT_NS, true, err);
+}
+
+enum confhub_status ch_api_delete_ns(struct ch_req *req, struct ch_resp *resp,
+                                     struct ch_err *err)
+{
+    return submit(req, resp, CH_WRITE_DELETE_NS, false, err);
+}
+
+enum confhub_status ch_api_put_section(struct ch_req *req, struct ch_resp *resp,
+                                       struct ch_err *err)
+{
+    return submit(req, resp, CH_WRITE_PUT_SECTION, true, err);
+}
+
+enum confhub_status ch_api_delete_section(struct ch_req *req, struct ch_resp *resp,
+                                          struct ch_err *err)
+{
+    return submit(req, resp, CH_WRITE_DELETE_SECTION, false, err);
+}
+
+enum confhub_status ch_api_put_key(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    return submit(req, resp, CH_WRITE_PUT_KEY, true, err);
+}
+
+enum confhub_status ch_api_delete_key(struct ch_req *req, struct ch_resp *resp,
+                                      struct ch_err *err)
+{
+    return submit(req, resp, CH_WRITE_DELETE_KEY, false, err);
+}

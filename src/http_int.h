@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http_int.h: what the http_*.c files share, and nothing outside them includes.
+ *
+ * Thread rules: one struct http_loop per event-loop thread; everything reachable from a
+ * request is touched only by the thread of the loop that owns the connection. The only
+ * cross-thread traffic is a finished write (struct write_job), which the writer thread hands
+ * back to the owning loop through that loop's h2o_multithread receiver.
+ */
+#ifndef CH_HTTP_INT_H
+#define CH_HTTP_INT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <h2o.h>
+
+#include "http_server.h"
+#include "service.h"
+
+#define HTTP_MAX_PARAMS 3 /* {ns}, {section}, {key} */
+
+struct http_loop {
+    struct ch_http_server *server;
+    unsigned index; /* also the model reader slot */
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener; /* NULL once stopped */
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t write_done; /* finished writes from the writer thread */
+    h2o_multithread_receiver_t control;    /* stop-listening and exit requests */
+    pthread_t thread;
+};
+
+struct ch_http_server {
+    struct ch_http_config cfg;     /* copy; strings borrowed from the caller */
+    struct ch_service *service;    /* borrowed */
+    struct ch_model *model;        /* borrowed */
+    const struct ch_limits *limits; /* borrowed */
+    h2o_globalconf_t globalconf;
+    struct http_loop *loops; /* cfg.threads of them */
+    int64_t started_ms;
+    atomic_long connections;   /* open client connections, all loops */
+    atomic_long pending_writes; /* submitted writes not yet answered */
+    atomic_bool exiting;
+    FILE *access_log; /* NULL when off */
+};
+
+struct route;
+
+/* One request as handlers see it: decoded captures, query, body. Lives in the h2o pool. */
+struct ch_req {
+    h2o_req_t *h2o;
+    struct http_loop *loop;
+    const struct route *route;
+    const char *params[HTTP_MAX_PARAMS]; /* percent-decoded, validated names, NUL-terminated */
+    size_t param_len[HTTP_MAX_PARAMS];
+    size_t n_params;
+    const char *query; /* raw query string after '?', or "" */
+    size_t query_len;
+    const char *body;
+    size_t body_len;
+    const struct ch_state *state; /* the snapshot for RT_READ routes; NULL otherwise */
+    int64_t start_us;
+};
+
+/* What a handler answers. Bodies are borrowed until the dispatcher copies them out. */
+struct ch_resp {
+    int http_status;          /* 0: 200 for CONFHUB_OK */
+    const char *content_type; /* NULL: application/json */
+    const char *body;
+    size_t body_len;
+    int64_t etag; /* >= 0: sent as ETag: "<etag>" */
+    bool pending; /* a write was submitted; the answer comes later */
+};
+
+typedef enum confhub_status route_fn(struct ch_req *req, struct ch_resp *resp,
+                                     struct ch_err *err);
+
+/* The dispatcher (http_routes.c); the handlers are in http_api_v1.c. */
+int ch_http_dispatch(struct http_loop *loop, h2o_req_t *req);
+
+/* Sends a finished write's answer (on the owning loop). */
+void ch_http_finish_write(struct http_loop *loop, struct ch_write *w, h2o_req_t *req,
+                          int64_t start_us);
+
+/* Submits w on behalf of req; the answer is sent when the writer is done with it. */
+enum confhub_status ch_http_submit_write(struct ch_req *req, struct ch_write *w,
+                                         struct ch_resp *resp, struct ch_err *err);
+
+/* The published revision, for X-Confhub-Revision. */
+int64_t ch_http_current_revision(struct ch_http_server *server);
+
+/* Query parameter lookup: returns true and sets *value and *len when name is present. */
+bool ch_http_query_get(const struct ch_req *req, const char *name, const char **value,
+                       size_t *len);
+
+/* Writes the error body and status for status code/err, and the access log line. */
+void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct route *route,
+                        enum confhub_status code, const struct ch_err *err, int64_t start_us);
+
+/* Handlers (http_api_v1.c). */
+route_fn ch_api_healthz, ch_api_status, ch_api_limits, ch_api_namespaces;
+route_fn ch_api_get_ns, ch_api_put_ns, ch_api_delete_ns;
+route_fn ch_api_get_section, ch_api_put_section, ch_api_delete_section;
+route_fn ch_api_get_key, ch_api_put_key, ch_api_delete_key;
+
+#endif

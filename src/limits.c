@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* limits.c: the limits table (see limits.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+
+/* clang-format off */
+const struct ch_limit_row ch_limit_rows[] = {
+    /* name               field                                        default    min   max            unit           description */
+    {"max-body-bytes",   offsetof(struct ch_limits, max_body_bytes),  16 << 20,   64,   1u << 30,      "bytes",       "largest request body"},
+    {"max-value-bytes",  offsetof(struct ch_limits, max_value_bytes), 1 << 20,    16,   1u << 30,      "bytes",       "largest stored value (compact JSON)"},
+    {"max-name-bytes",   offsetof(struct ch_limits, max_name_bytes),  256,        1,    256,           "bytes",       "longest namespace, section or key name"},
+    {"max-json-depth",   offsetof(struct ch_limits, max_json_depth),  64,         2,    1000,          "levels",      "deepest nesting of a document or value"},
+    {"max-connections",  offsetof(struct ch_limits, max_connections), 10000,      1,    1000000,       "connections", "open client connections"},
+};
+
+/* clang-format on */
+const size_t ch_limit_rows_count = sizeof(ch_limit_rows) / sizeof(ch_limit_rows[0]);
+
+static size_t *field(struct ch_limits *limits, const struct ch_limit_row *row)
+{
+    return (size_t *)((char *)limits + row->offset);
+}
+
+void ch_limits_init(struct ch_limits *limits)
+{
+    for (size_t i = 0; i < ch_limit_rows_count; i++)
+        *field(limits, &ch_limit_rows[i]) = ch_limit_rows[i].def;
+}
+
+const struct ch_limit_row *ch_limits_find(const char *name)
+{
+    for (size_t i = 0; i < ch_limit_rows_count; i++) {
+        if (strcmp(ch_limit_rows[i].name, name) == 0)
+            return &ch_limit_rows[i];
+    }
+    return NULL;
+}
+
+size_t ch_limits_get(const struct ch_limits *limits, const struct ch_limit_row *row)
+{
+    return *field((struct ch_limits *)limits, row);
+}
+
+enum confhub_status ch_limits_set(struct ch_limits *limits, const struct ch_limit_row *row,
+                                  const char *text, struct ch_err *err)
+{
+    char *end = NULL;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(text, &end, 10);
+    if (errno || end == text || *end || text[0] == '-')
+        return ch_err_set(err, CONFHUB_EINVAL, "--%s: '%s' is not a number", row->name, text);
+    if (v < row->min || v > row->max)
+        return ch_err_set(err, CONFHUB_EINVAL, "--%s: %llu is outside %zu..%zu", row->name, v,
+                          row->min, row->max);
+    *field(limits, row) = (size_t)v;
+    return CONFHUB_OK;
+}
+
+json_t *ch_limits_to_json(const struct ch_limits *limits)
+{
+    json_t *obj = json_object();
+    for (size_t i = 0; obj && i < ch_limit_rows_count; i++) {
+        const struct ch_limit_row *r = &ch_limit_rows[i];
+        json_t *row = json_pack("{s:I,s:I,s:I,s:I,s:s,s:s}", "value",
+                                (json_int_t)ch_limits_get(limits, r), "default", (json_int_t)r->def,
+                                "min", (json_int_t)r->min, "max", (json_int_t)r->max, "unit",
+                                r->unit, "description", r->description);
+        if (!row || json_object_set_new(obj, r->name, row) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+void ch_limits_print_help(FILE *out)
+{
+    for (size_t i = 0; i < ch_limit_rows_count; i++) {
+        const struct ch_limit_row *r = &ch_limit_rows[i];
+        fprintf(out, "  --%-20s %s, in %s (default %zu)\n", r->name, r->description, r->unit,
+                r->def);
+    }
+}

@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * server_main.c: `confhub serve` (argv, start-up, seed, signals, orderly stop) and
+ * `confhub migrate status|up`.
+ *
+ * Start-up order: open the store (migrating it), load it into the model, start the writer,
+ * apply the seed if the store was empty, bind the listeners, start the loops. Stop order on
+ * SIGTERM/SIGINT: close the listeners, let the writer finish every queued write, answer them,
+ * stop the loops, close the store (checkpointing the WAL), exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/alloc.h"
+#include "common/json_util.h"
+#include "common/log.h"
+#include "http_server.h"
+#include "limits.h"
+#include "model.h"
+#include "server.h"
+#include "service.h"
+#include "store.h"
+
+#define DEFAULT_LISTEN "127.0.0.1:8080"
+#define DEFAULT_DATA "./data"
+#define MAX_SEED_BYTES (256u << 20)
+
+struct serve_opts {
+    const char *listen;
+    const char *data_dir;
+    const char *store_uri; /* overrides data_dir */
+    const char *seed;
+    const char *access_log;
+    unsigned threads;
+    bool print_routes;
+    struct ch_limits limits;
+};
+
+static void serve_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: confhub serve [options]\n"
+            "\n"
+            "Runs the confhub server: REST API /v1 on an embedded SQLite store.\n"
+            "\n"
+            "options:\n"
+            "  --listen ADDR:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
+            "  --data DIR             data directory; the store is DIR/confhub.db (default "
+            DEFAULT_DATA ")\n"
+            "  --store sqlite:PATH    the store, instead of --data\n"
+            "  --threads N            event-loop threads (default: one per core)\n"
+            "  --seed FILE            JSON document loaded into namespace 'default' in one\n"
+            "                         revision when the store is empty at start\n"
+            "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+            "  --log-format FORMAT    text or json (default text)\n"
+            "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
+            "  --no-access-log        turn the access log off\n"
+            "  --routes               print the route table and exit\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "limits (GET /v1/limits lists them with their values):\n");
+    ch_limits_print_help(out);
+    fprintf(out, "\nSIGTERM or SIGINT stops the server cleanly: in-flight writes finish, the\n"
+                 "store is closed, and the exit code is 0.\n");
+}
+
+/* Reads a whole file (bounded). OUT: *text (ch_malloc'd, NUL-terminated), *len. */
+static enum confhub_status read_file(const char *path, size_t max, char **text, size_t *len,
+                                     struct ch_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    enum confhub_status rc = CONFHUB_OK;
+
+    if (!f)
+        return ch_err_set(err, CONFHUB_EIO, "cannot open '%s': %s", path, strerror(errno));
+    for (;;) {
+        if (n + 65536 + 1 > cap) {
+            cap = cap ? cap * 2 : 65536 * 2;
+            char *grown = ch_realloc(buf, cap);
+            if (!grown) {
+                rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot read '%s': out of memory", path);
+                goto done;
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + n, 1, 65536, f);
+        n += got;
+        if (n > max) {
+            rc = ch_err_set(err, CONFHUB_ETOOBIG, "'%s' is larger than %zu bytes", path, max);
+            goto done;
+        }
+        if (got < 65536) {
+            if (ferror(f))
+                rc = ch_err_set(err, CONFHUB_EIO, "cannot read '%s': %s", path,
+                                strerror(errno));
+            break;
+        }
+    }
+done:
+    fclose(f);
+    if (rc != CONFHUB_OK) {
+        ch_free(buf);
+        return rc;
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return CONFHUB_OK;
+}
+
+/* Loads the seed document into namespace "default" in one revision (store known empty). */
+static enum confhub_status apply_seed(struct ch_service *svc, const char *path,
+                                      const struct ch_limits *limits, struct ch_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    struct ch_write *w = NULL;
+    enum confhub_status rc;
+    struct ch_err perr;
+
+    ch_err_clear(&perr);
+    rc = read_file(path, MAX_SEED_BYTES, &text, &len, err);
+    if (rc != CONFHUB_OK)
+        return rc;
+    rc = ch_json_parse(path, text, len, limits->max_json_depth, &doc, &perr);
+    ch_free(text);
+    if (rc != CONFHUB_OK) {
+        if (perr.line > 0)
+            return ch_err_set(err, rc, "%s:%d:%d: %s", path, perr.line, perr.column, perr.msg);
+        return ch_err_set(err, rc, "%s", perr.msg);
+    }
+    w = ch_write_new(CH_WRITE_PUT_NS);
+    if (!w || !(w->ns = ch_strdup("default"))) {
+        json_decref(doc);
+        ch_write_free(w);
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot seed: out of memory");
+    }
+    w->value = doc;
+    snprintf(w->actor, sizeof(w->actor), "seed");
+    rc = ch_service_write_sync(svc, w);
+    if (rc != CONFHUB_OK)
+        ch_err_set(err, rc, "%s: %s", path, w->err.msg);
+    else
+        ch_log(CH_LOG_INFO, "serve", "seeded namespace 'default' from '%s' at revision %lld",
+               path, (long long)w->revision);
+    ch_write_free(w);
+    return rc;
+}
+
+static int parse_threads(const char *text, unsigned *out)
+{
+    char *end = NULL;
+    long v = strtol(text, &end, 10);
+    if (!*text || *end || v < 1 || v > CH_MODEL_MAX_READERS)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+enum { OPT_LISTEN = 256, OPT_DATA, OPT_STORE, OPT_THREADS, OPT_SEED, OPT_LOG_LEVEL,
+       OPT_LOG_FORMAT, OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_ROUTES, OPT_HELP, OPT_LIMIT };
+
+/* Parses serve's argv into o. Returns -1 to exit 0 (help), 1 on a usage error, 0 to run. */
+static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
+{
+    struct option longopts[32];
+    size_t n = 0;
+    static const struct option fixed[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"store", required_argument, NULL, OPT_STORE},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"seed", required_argument, NULL, OPT_SEED},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
+        {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
+        {"routes", no_argument, NULL, OPT_ROUTES},
+        {"help", no_argument, NULL, OPT_HELP},
+    };
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        longopts[n++] = fixed[i];
+    /* Every limit row is a flag of its own (STYLE B6). */
+    for (size_t i = 0; i < ch_limit_rows_count && n < 31; i++)
+        longopts[n++] = (struct option){ch_limit_rows[i].name, required_argument, NULL,
+                                        OPT_LIMIT + (int)i};
+    longopts[n] = (struct option){0};
+
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int idx = 0, c = getopt_long(argc, argv, "h", longopts, &idx);
+        struct ch_err err;
+        enum ch_log_level level;
+        if (c == -1)
+            break;
+        ch_err_clear(&err);
+        switch (c) {
+        case OPT_LISTEN:
+            o->listen = optarg;
+            break;
+        case OPT_DATA:
+            o->data_dir = optarg;
+            break;
+        case OPT_STORE:
+            o->store_uri = optarg;
+            break;
+        case OPT_THREADS:
+            if (parse_threads(optarg, &o->threads) != 0) {
+                fprintf(stderr, "confhub serve: --threads '%s': expected 1..%d\n", optarg,
+                        CH_MODEL_MAX_READERS);
+                return 1;
+            }
+            break;
+        case OPT_SEED:
+            o->seed = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            if (!ch_log_parse_level(optarg, &level)) {
+                fprintf(stderr, "confhub serve: --log-level '%s': expected debug, info, warn "
+                                "or error\n", optarg);
+                return 1;
+            }
+            ch_log_min_level = level;
+            break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "confhub serve: --log-format '%s': expected text or json\n",
+                        optarg);
+                return 1;
+            }
+            ch_log_set_json(strcmp(optarg, "json") == 0);
+            break;
+        case OPT_ACCESS_LOG:
+            o->access_log = optarg;
+            break;
+        case OPT_NO_ACCESS_LOG:
+            o->access_log = NULL;
+            break;
+        case OPT_ROUTES:
+            o->print_routes = true;
+            break;
+        case 'h':
+        case OPT_HELP:
+            serve_usage(stdout);
+            return -1;
+        case '?':
+            fprintf(stderr, "confhub serve: unknown or incomplete option '%s'; see 'confhub "
+                            "serve --help'\n", argv[optind - 1]);
+            return 1;
+        default:
+            if (c >= OPT_LIMIT &&
+                ch_limits_set(&o->limits, &ch_limit_rows[c - OPT_LIMIT], optarg, &err) !=
+                    CONFHUB_OK) {
+                fprintf(stderr, "confhub serve: %s\n", err.msg);
+                return 1;
+            }
+            break;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "confhub serve: unexpected argument '%s'; see 'confhub serve --help'\n",
+                argv[optind]);
+        return 1;
+    }
+    return 0;
+}
+
+/* Builds the store URI from --store or --data, creating the data directory. */
+static enum confhub_status store_uri(const char *store, const char *data_dir, char *out,
+                                     size_t out_len, struct ch_err *err)
+{
+    if (store) {
+        snprintf(out, out_len, "%s", store);
+        return CONFHUB_OK;
+    }
+    if (mkdir(data_dir, 0750) != 0 && errno != EEXIST)
+        return ch_err_set(err, CONFHUB_EIO, "cannot create data directory '%s': %s", data_dir,
+                          strerror(errno));
+    snprintf(out, out_len, "sqlite:%s/confhub.db", data_dir);
+    return CONFHUB_OK;
+}
+
+int ch_server_serve_main(int argc, char **argv)
+{
+    struct serve_opts o = {.listen = DEFAULT_LISTEN, .data_dir = DEFAULT_DATA,
+                           .access_log = "-"};
+    struct ch_store_options sopts = {.migrate = true, .create = true};
+    struct ch_store *store = NULL;
+    struct ch_model *model = NULL;
+    struct ch_service *svc = NULL;
+    struct ch_http_server *http = NULL;
+    struct ch_err err;
+    char uri[4096];
+    sigset_t sigs;
+    int sig = 0, exit_code = 1, rc;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+    ch_err_clear(&err);
+    ch_limits_init(&o.limits);
+    o.threads = cores > 0 && cores <= CH_MODEL_MAX_READERS ? (unsigned)cores : 2;
+    rc = parse_serve_args(argc, argv, &o);
+    if (rc != 0)
+        return rc < 0 ? 0 : 1;
+    if (o.print_routes) {
+        ch_http_print_routes(stdout);
+        return 0;
+    }
+    ch_alloc_install_jansson();
+
+    /* Threads inherit this mask: only the main thread takes the stop signals, in sigwait. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (store_uri(o.store_uri, o.data_dir, uri, sizeof(uri), &err) != CONFHUB_OK ||
+        ch_store_open(uri, &sopts, &store, &err) != CONFHUB_OK ||
+        ch_model_new(o.threads, &model, &err) != CONFHUB_OK ||
+        ch_service_new(store, model, &o.limits, &svc, &err) != CONFHUB_OK ||
+        ch_service_start(svc, &err) != CONFHUB_OK)
+        goto done;
+    if (o.seed && ch_service_loaded_revision(svc) == 0) {
+        if (apply_seed(svc, o.seed, &o.limits, &err) != CONFHUB_OK)
+            goto done;
+    } else if (o.seed) {
+        ch_log(CH_LOG_INFO, "serve", "store is not empty (revision %lld): seed '%s' not applied",
+               (long long)ch_service_loaded_revision(svc), o.seed);
+    }
+    struct ch_http_config hc = {.listen = o.listen, .threads = o.threads,
+                                .access_log = o.access_log, .store_name = store->ops->name};
+    if (ch_http_server_new(&hc, svc, model, &o.limits, &http, &err) != CONFHUB_OK ||
+        ch_http_server_start(http, &err) != CONFHUB_OK)
+        goto done;
+    ch_log(CH_LOG_INFO, "serve", "listening on http://%s (%u threads, store %s, revision %lld)",
+           o.listen, o.threads, uri, (long long)ch_state_revision(ch_model_published(model)));
+
+    sigwait(&sigs, &sig);
+    ch_log(CH_LOG_INFO, "serve", "%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    ch_http_server_stop_listening(http);
+    ch_service_stop(svc);
+    ch_http_server_shutdown(http, 5000);
+    exit_code = 0;
+done:
+    if (exit_code != 0)
+        fprintf(stderr, "confhub serve: %s\n", err.msg);
+    ch_service_stop(svc);
+    ch_http_server_free(http);
+    ch_service_free(svc);
+    ch_store_close(store);
+    ch_model_free(model);
+    if (exit_code == 0)
+        ch_log(CH_LOG_INFO, "serve", "stopped cleanly");
+    return exit_code;
+}
+
+/* ---------------------------------------------------------------- migrate */
+
+static void migrate_usage(FILE *out)
+{
+    fprintf(out, "usage: confhub migrate status|up [--data DIR | --store sqlite:PATH]\n"
+                 "\n"
+                 "  status   print the database's schema version and the newest this binary "
+                 "knows\n"
+                 "  up       apply every pending migration (serve also does this on start)\n");
+}
+
+int ch_server_migrate_main(int argc, char **argv)
+{
+    const char *data_dir = DEFAULT_DATA, *store = NULL, *action = NULL;
+    struct ch_store_options sopts = {.migrate = false, .create = false};
+    struct ch_store *st = NULL;
+    struct ch_err err;
+    char uri[4096];
+    int current = 0, latest = 0, exit_code = 1;
+
+    ch_err_clear(&err);
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--store") == 0) && i + 1 < argc) {
+            if (argv[i][2] == 'd')
+                data_dir = argv[++i];
+            else
+                store = argv[++i];
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            migrate_usage(stdout);
+            return 0;
+        } else if (!action && argv[i][0] != '-') {
+            action = argv[i];
+        } else {
+            fprintf(stderr, "confhub migrate: unexpected argument '%s'\n", argv[i]);
+            migrate_usage(stderr);
+            return 1;
+        }
+    }
+    if (!action || (strcmp(action, "status") != 0 && strcmp(action, "up") != 0)) {
+        migrate_usage(stderr);
+        return 1;
+    }
+    sopts.create = strcmp(action, "up") == 0;
+    if (store_uri(store, data_dir, uri, sizeof(uri), &err) != CONFHUB_OK ||
+        ch_store_open(uri, &sopts, &st, &err) != CONFHUB_OK ||
+        ch_store_schema(st, &current, &latest, &err) != CONFHUB_OK)
+        goto done;
+    if (strcmp(action, "up") == 0 && current < latest) {
+        if (ch_store_migrate(st, &err) != CONFHUB_OK)
+            goto done;
+        printf("migrated %s from schema version %d to %d\n", uri, current, latest);
+    } else if (strcmp(action, "up") == 0) {
+        printf("%s is up to date (schema version %d)\n", uri, current);
+    } else {
+        printf("store: %s\nschema version: %d\nlatest known: %d\npending migrations: %d\n", uri,
+               current, latest, latest > current ? latest - current : 0);
+    }
+    exit_code = 0;
+done:
+    if (exit_code != 0)
+        fprintf(stderr, "confhub migrate: %s\n", err.msg);
+    ch_store_close(st);
+    return exit_code;
+}
