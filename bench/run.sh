@@ -85,7 +85,7 @@ for p in $PORT_CONFHUB $PORT_NGINX $PORT_H2O $PORT_ETCD $PORT_ETCD_PEER; do
     fi
 done
 
-declare -A HAVE=()
+declare -A HAVE=() # peer -> pid of its server, for peers that started and answered
 SKIPPED=()
 skip() {
     SKIPPED+=("$1")
@@ -113,7 +113,7 @@ else
                 skip "confhub: GET $KEY_PATH returned no body after the PUT"
                 BODY=$DEFAULT_BODY
             else
-                HAVE[confhub]=1
+                HAVE[confhub]=${PIDS[-1]}
             fi
             ;;
         *) skip "confhub: PUT $KEY_PATH answered HTTP $code" ;;
@@ -153,7 +153,7 @@ EOF
     PIDS+=($!)
     if wait_http "http://127.0.0.1:$PORT_NGINX/value" &&
         [ "$(curl -s "http://127.0.0.1:$PORT_NGINX/value")" = "$BODY" ]; then
-        HAVE[nginx]=1
+        HAVE[nginx]=${PIDS[-1]}
     else
         skip "nginx: did not serve /value on port $PORT_NGINX ($(tail -n 2 "$TMP/nginx/error.log" 2>/dev/null))"
     fi
@@ -167,7 +167,7 @@ else
     PIDS+=($!)
     if wait_http "http://127.0.0.1:$PORT_H2O/value" &&
         [ "$(curl -s "http://127.0.0.1:$PORT_H2O/value")" = "$BODY" ]; then
-        HAVE[h2o_hello]=1
+        HAVE[h2o_hello]=${PIDS[-1]}
     else
         skip "h2o_hello: did not answer on port $PORT_H2O ($(cat "$TMP/h2o_hello.log"))"
     fi
@@ -194,7 +194,7 @@ else
     done
     if [ $ok = 1 ] && curl -sf -X POST -H 'Content-Type: application/json' \
         -d '{"key":"YXBwL3ZlcnNpb24=","value":"IjEuMi4zIg=="}' "$ETCD_URL/v3/kv/put" >/dev/null; then
-        HAVE[etcd]=1
+        HAVE[etcd]=${PIDS[-1]}
     else
         skip "etcd: not healthy on port $PORT_ETCD ($(tail -n 2 "$TMP/etcd.log"))"
     fi
@@ -234,17 +234,27 @@ START=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
 note ""
 note "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, $ROUNDS rounds"
 printf '%-10s %-6s %5s %12s %9s %8s\n' peer test round req/s p99_ms errors
+# run PEER TEST ROUND URL [WRK_ARGS...]: measure if the peer is up; a peer whose server has
+# exited (crashed) is reported and left out of the rest of the run.
+run() {
+    local peer=$1 pid=${HAVE[$1]:-} status
+    [ -n "$pid" ] || return 0
+    measure "$@"
+    if ! kill -0 "$pid" 2>/dev/null; then
+        wait "$pid"
+        status=$?
+        unset "HAVE[$peer]"
+        skip "$peer: server exited (status $status$([ $status -gt 128 ] && echo ", signal $((status - 128))")) during $2 round $3; rows after that are missing (log: build/bench/$peer.log)"
+    fi
+}
+
 for round in $(seq 1 "$ROUNDS"); do
-    [ -n "${HAVE[confhub]:-}" ] &&
-        measure confhub read "$round" "http://127.0.0.1:$PORT_CONFHUB$KEY_PATH"
-    [ -n "${HAVE[nginx]:-}" ] && measure nginx read "$round" "http://127.0.0.1:$PORT_NGINX/value"
-    [ -n "${HAVE[h2o_hello]:-}" ] &&
-        measure h2o_hello read "$round" "http://127.0.0.1:$PORT_H2O/value"
-    [ -n "${HAVE[etcd]:-}" ] &&
-        measure etcd read "$round" "$ETCD_URL/v3/kv/range" -s bench/etcd_range.lua
-    [ -n "${HAVE[confhub]:-}" ] &&
-        measure confhub write "$round" "http://127.0.0.1:$PORT_CONFHUB" -s bench/put.lua
-    [ -n "${HAVE[etcd]:-}" ] && measure etcd write "$round" "$ETCD_URL" -s bench/etcd_put.lua
+    run confhub read "$round" "http://127.0.0.1:$PORT_CONFHUB$KEY_PATH"
+    run nginx read "$round" "http://127.0.0.1:$PORT_NGINX/value"
+    run h2o_hello read "$round" "http://127.0.0.1:$PORT_H2O/value"
+    run etcd read "$round" "$ETCD_URL/v3/kv/range" -s bench/etcd_range.lua
+    run confhub write "$round" "http://127.0.0.1:$PORT_CONFHUB" -s bench/put.lua
+    run etcd write "$round" "$ETCD_URL" -s bench/etcd_put.lua
 done
 
 # The writes must have changed the key (each request carries a new value).
@@ -257,24 +267,33 @@ fi
 ratio() {
     awk -v np="$1" -v nt="$2" -v dp="$3" -v dt="$4" -v target="$5" -v label="$6" '
         $3 + 0 > maxr { maxr = $3 + 0 }
-        $1 == np && $2 == nt && $4 != "-" { num[$3] = $4; ns += $4; nn++ }
-        $1 == dp && $2 == dt && $4 != "-" { den[$3] = $4; ds += $4; dn++ }
+        $4 == "-" { next }
+        $6 > 0 { bad[$1 " " $2] = bad[$1 " " $2] " r" $3; next }
+        $1 == np && $2 == nt { num[$3] = $4 }
+        $1 == dp && $2 == dt { den[$3] = $4 }
         END {
-            if (nn == 0 || dn == 0 || ds == 0) {
-                printf "%-32s   n/a (%s)\n", label, (nn == 0 ? np " " nt : dp " " dt) " not measured"
+            per = ""; n = 0; ns = 0; ds = 0
+            for (r = 1; r <= maxr; r++) {
+                if (!(r in num) || !(r in den) || den[r] <= 0) continue
+                per = per sprintf(" r%d %.2fx", r, num[r] / den[r]); ns += num[r]; ds += den[r]; n++
+            }
+            note = ""
+            if ((np " " nt) in bad) note = note "; " np " " nt " had errors in" bad[np " " nt]
+            if ((dp " " dt) in bad) note = note "; " dp " " dt " had errors in" bad[dp " " dt]
+            if (n == 0) {
+                printf "%-32s    n/a  (no round with valid %s and %s figures%s)\n", label,
+                    np " " nt, dp " " dt, note
                 exit
             }
-            per = ""
-            for (r = 1; r <= maxr; r++) if (r in num && r in den && den[r] > 0) per = per sprintf(" r%s %.2fx", r, num[r] / den[r])
-            m = (ns / nn) / (ds / dn)
-            printf "%-32s %6.2fx  target >= %sx  %s  (per round:%s)\n", label, m, target,
-                (m >= target ? "met" : "NOT met"), per
+            m = ns / ds
+            printf "%-32s %6.2fx  target >= %sx  %-7s (rounds:%s%s)\n", label, m, target,
+                (m >= target ? "met" : "NOT met"), per, note
         }' "$TMP/rows"
 }
 
 {
     echo ""
-    echo "ratios (mean req/s over rounds):"
+    echo "ratios (mean req/s over the rounds where both figures are valid: no errors):"
     ratio confhub read nginx read 1.0 "confhub read / nginx static"
     ratio confhub read etcd read 10 "confhub read / etcd range"
     ratio confhub read h2o_hello read 0.9 "confhub read / h2o_hello"
@@ -294,5 +313,9 @@ fi | tee "$TMP/skipped"
     cat "$TMP/rows" "$TMP/ratios" "$TMP/skipped"
 } >"$RESULTS"
 cp "$TMP/wrk.log" "$OUT_DIR/wrk.log"
+cp "$TMP/confhub.log" "$OUT_DIR/confhub.log" 2>/dev/null
+cp "$TMP/etcd.log" "$OUT_DIR/etcd.log" 2>/dev/null
+cp "$TMP/h2o_hello.log" "$OUT_DIR/h2o_hello.log" 2>/dev/null
+cp "$TMP/nginx/error.log" "$OUT_DIR/nginx.log" 2>/dev/null
 note ""
 note "wrote $RESULTS (raw wrk output: $OUT_DIR/wrk.log)"
