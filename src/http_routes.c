@@ -342,6 +342,12 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
     r.route = route;
     r.body = h2o_req->entity.base ? h2o_req->entity.base : "";
     r.body_len = h2o_req->entity.base ? h2o_req->entity.len : 0;
+    if (r.body_len > loop->server->limits->max_body_bytes) {
+        rc = ch_err_set(&err, CONFHUB_ETOOBIG,
+                        "request body is %zu bytes, over the limit of %zu (max-body-bytes)",
+                        r.body_len, loop->server->limits->max_body_bytes);
+        goto fail;
+    }
     if (!route->body && r.body_len > 0) {
         rc = ch_err_set(&err, CONFHUB_EINVAL, "%s %s takes no request body", route->method,
                         route->pattern);

@@ -300,7 +300,11 @@ enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
     }
 
     h2o_config_init(&s->globalconf);
-    s->globalconf.max_request_entity_size = limits->max_body_bytes;
+    /* h2o refuses bodies over its own limit with a plain-text 413 before any handler runs.
+     * Give it twice ours, so a body moderately over max-body-bytes reaches the dispatcher and
+     * gets the JSON error naming the limit, while a grossly oversized one is still cut off
+     * early (docs/decisions.md). */
+    s->globalconf.max_request_entity_size = limits->max_body_bytes * 2;
     s->globalconf.http1.upgrade_to_http2 = 0; /* HTTP/1.1 only: BRIEF section 5 */
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("confhub"));
     host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")),

@@ -1,0 +1,42 @@
+#!/bin/sh
+# Runs every test against one build variant (default build/asan) and prints TAP, then the
+# closing line `N passed, N failed`. Exit status is non-zero when anything failed.
+#   scripts/run-tests.sh [BUILD_DIR]
+set -u
+B=${1:-build/asan}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+export CONFHUB_BIN="$ROOT/$B/confhub"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp"
+PY=/usr/bin/python3
+
+run_all() {
+    for t in "$B"/tests/test_*; do
+        [ -x "$t" ] || continue
+        echo "# unit: $t"
+        if ! CMOCKA_MESSAGE_OUTPUT=TAP "$t"; then
+            echo "not ok - $t exited non-zero"
+        fi
+    done
+    for t in tests/integration/*.py; do
+        [ -f "$t" ] || continue
+        echo "# integration: $t"
+        if ! "$PY" "$t"; then
+            echo "not ok - $t exited non-zero"
+        fi
+    done
+    for t in scripts/check-*.sh; do
+        [ -x "$t" ] || continue
+        if "$t" >/tmp/confhub-check.$$ 2>&1; then
+            echo "ok - $t"
+        else
+            echo "not ok - $t"
+            sed 's/^/#   /' /tmp/confhub-check.$$
+        fi
+        rm -f /tmp/confhub-check.$$
+    done
+}
+
+run_all 2>&1 | scripts/tap-summary.sh

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * http.h: a small HTTP client for the CLI, one libcurl easy handle per struct ch_cli_http.
+ *
+ * One request at a time, blocking, with a 5 s connect and 30 s total timeout. A request that
+ * got any HTTP answer succeeds at this layer, whatever its status; ch_cli_http_check() then
+ * turns a non-2xx answer into a confhub status and the server's error message. Response bodies
+ * are capped at CH_CLI_HTTP_MAX_BODY (STYLE B5.6).
+ */
+#ifndef CH_CLI_HTTP_H
+#define CH_CLI_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/err.h"
+
+/* The largest response body the CLI accepts; more is CONFHUB_ETOOBIG. */
+#define CH_CLI_HTTP_MAX_BODY ((size_t)64 * 1024 * 1024)
+
+struct ch_cli_http; /* opaque; owns the curl easy handle and the base URL */
+
+/* One HTTP answer. Zero it (or call ch_cli_http_resp_clear) before first use. */
+struct ch_cli_resp {
+    long status;      /* HTTP status code, such as 200 */
+    char *body;       /* NUL-terminated body (owned; NULL when empty) */
+    size_t body_len;  /* bytes in body, without the NUL */
+    int64_t revision; /* X-Confhub-Revision, or -1 when the header was absent */
+    char etag[64];    /* ETag with its quotes removed; empty when absent */
+};
+
+/*
+ * Creates a client for base_url ("http://127.0.0.1:8080"; a trailing '/' is ignored). Only
+ * http:// and https:// URLs are accepted (CONFHUB_EINVAL otherwise).
+ * OUT: *out is set on success and freed with ch_cli_http_free().
+ */
+enum confhub_status ch_cli_http_new(const char *base_url, struct ch_cli_http **out,
+                                    struct ch_err *err);
+
+/* Frees h and its curl handle; NULL is a no-op. */
+void ch_cli_http_free(struct ch_cli_http *h);
+
+/* The base URL without a trailing '/'; borrowed from h. */
+const char *ch_cli_http_base(const struct ch_cli_http *h);
+
+/* Percent-encodes name as one URL path segment. Returns a string the caller frees with
+ * ch_free(), or NULL when out of memory. */
+char *ch_cli_http_escape(struct ch_cli_http *h, const char *name);
+
+/*
+ * Sends method path (which starts with '/', relative to the base URL) with an optional JSON
+ * body (body may be NULL when body_len is 0) and extra header lines ("If-Match: \"7\"", a
+ * NULL-terminated array, or NULL). Content-Type and Accept are application/json.
+ * OUT: resp receives the answer; the caller clears it with ch_cli_http_resp_clear() in every
+ * case. Returns CONFHUB_OK when the server answered (any status), CONFHUB_EUNAVAIL with
+ * "cannot reach URL: why" when it could not be reached or timed out, CONFHUB_ETOOBIG when the
+ * body was over the cap, CONFHUB_ENOMEM.
+ */
+enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *method, const char *path,
+                                        const char *body, size_t body_len,
+                                        const char *const *headers, struct ch_cli_resp *resp,
+                                        struct ch_err *err);
+
+/* Frees resp's body and resets it to "no answer"; safe to call repeatedly. */
+void ch_cli_http_resp_clear(struct ch_cli_resp *resp);
+
+/*
+ * Maps resp's status to a confhub status: 2xx is CONFHUB_OK; otherwise err gets
+ * "what: message" where message comes from the server's {"error":{...}} body when it has one
+ * ("HTTP 502" when not), and a 412's current mod_revision goes to err->mod_rev.
+ * 400 -> EINVAL, 404 -> ENOTFOUND, 405 -> EMETHOD, 412 -> ECONFLICT, 413 -> ETOOBIG,
+ * 415 -> EMEDIATYPE, 503 -> EUNAVAIL, anything else -> EIO.
+ */
+enum confhub_status ch_cli_http_check(const struct ch_cli_resp *resp, const char *what,
+                                      struct ch_err *err);
+
+#endif

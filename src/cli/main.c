@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: `confhub <command>`: option parsing, the command table, help and exit codes.
+ *
+ * Options may appear anywhere on the line (before or after the command and its arguments), so
+ * parsing is one pass over argv that splits options from positional arguments; the first
+ * positional argument is the command. "--" ends the options, and an argument that looks like a
+ * negative number ("-5") is positional, because no option is a digit. Every failure ends up as
+ * one "confhub: what: why" line on stderr and an exit code from exit_code().
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "cli/cli_int.h"
+#include "common/alloc.h"
+
+#define DEFAULT_SERVER    "http://127.0.0.1:8080"
+#define DEFAULT_NAMESPACE "default"
+
+/* Exit codes; documented in the top-level help and docs/cli.md. */
+enum {
+    EXIT_OK = 0,
+    EXIT_USAGE = 1,     /* bad command line, or the server rejected the request as invalid */
+    EXIT_NOT_FOUND = 2, /* 404 */
+    EXIT_CONFLICT = 3,  /* 412: --if-match did not match */
+    EXIT_FAILURE_ = 4,  /* cannot reach the server, 5xx, or anything unexpected */
+};
+
+struct command {
+    const char *name;
+    ch_cli_cmd_fn *fn; /* NULL for commands main.c handles itself (help, version) */
+    size_t min_args;   /* positional arguments after the command name */
+    size_t max_args;
+    bool writes;       /* takes --if-match */
+    const char *usage; /* the synopsis after "confhub " */
+    const char *summary;
+    const char *details; /* shown by `confhub help COMMAND`: description and examples */
+};
+
+/* clang-format off */
+static const struct command commands[] = {
+    {"get", ch_cli_cmd_get, 1, 2, false, "get SECTION [KEY]",
+     "print a value: confhub get SECTION [KEY]",
+     "Prints the value of KEY in SECTION. A string prints raw (no quotes), an object or an\n"
+     "array as JSON indented by 2, anything else as JSON (42, true, null). Without KEY, prints\n"
+     "every key of the section as 'key = <json>' lines sorted by key; a section that holds a\n"
+     "single list or scalar prints that value. With -o json, prints the server's answer; for a\n"
+     "key that is {\"value\":...,\"create_revision\":N,\"mod_revision\":N,\"version\":N}.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub get app port\n"
+     "  confhub get app                    # every key of section app\n"
+     "  confhub get -n staging db url\n"
+     "  confhub get app port -o json       # value and revisions\n"},
+    {"put", ch_cli_cmd_put, 3, 3, true, "put SECTION KEY VALUE",
+     "set a value: confhub put SECTION KEY VALUE",
+     "Sets KEY in SECTION to VALUE, creating the section (and namespace) as needed. VALUE is\n"
+     "taken as JSON when it parses (8080, true, null, [1,2], {\"a\":1}, \"quoted\") and as a\n"
+     "string otherwise (hello, my value); --string always makes it a string. VALUE '-' reads\n"
+     "the value from stdin (a string read this way loses one trailing newline). A VALUE that\n"
+     "starts with '-' must follow '--'. With --if-match REV the write happens only if the key's\n"
+     "mod_revision is REV (exit 3 otherwise). Prints 'created|updated|unchanged SECTION/KEY\n"
+     "(revision R)'; with -o json, the server's answer.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub put app port 8080\n"
+     "  confhub put app name 'my service'\n"
+     "  confhub put app zip 01234 --string  # keep the leading zero\n"
+     "  confhub put app limits '{\"cpu\": 2, \"memory\": \"1Gi\"}'\n"
+     "  confhub put app offset -- -5\n"
+     "  confhub put app cert - < cert.pem\n"
+     "  confhub put app port 8081 --if-match 12\n"},
+    {"del", ch_cli_cmd_del, 1, 2, true, "del SECTION [KEY]",
+     "delete a key or a section: confhub del SECTION [KEY]",
+     "Deletes KEY from SECTION, or the whole SECTION when KEY is absent. With --if-match REV\n"
+     "the delete happens only if the target's mod_revision is REV (exit 3 otherwise). Prints\n"
+     "'deleted SECTION[/KEY] (revision R)'; with -o json, the server's answer.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub del app port\n"
+     "  confhub del app\n"
+     "  confhub del app port --if-match 12\n"},
+    {"ls", ch_cli_cmd_ls, 0, 1, false, "ls [SECTION]",
+     "list sections, or the keys of a section: confhub ls [SECTION]",
+     "Without SECTION, lists the sections of the namespace; with SECTION, lists its keys. One\n"
+     "name per line, sorted bytewise. A section that holds a single list or scalar has no keys\n"
+     "and lists nothing. With -o json, prints a JSON array of the names.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub ls\n"
+     "  confhub ls app\n"
+     "  confhub ls -n staging -o json\n"},
+    {"help", NULL, 0, 1, false, "help [COMMAND]",
+     "show help for a command: confhub help COMMAND",
+     "Shows the list of commands, or the details and examples of one command.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub help put\n"
+     "  confhub put --help\n"},
+    {"version", NULL, 0, 0, false, "version",
+     "print the version",
+     "Prints 'confhub " CONFHUB_VERSION_STRING "'.\n"},
+};
+
+/* Commands that src/main.c sends to ch_server_main; listed in help only. */
+static const char *const server_commands[][2] = {
+    {"serve", "run the server (confhub serve --help)"},
+    {"migrate", "show or apply database migrations (confhub migrate status|up --data DIR)"},
+};
+
+static const char options_help[] =
+    "Options (before or after the command):\n"
+    "  -n, --namespace NS   namespace to use (default: default)\n"
+    "      --server URL     server to talk to (default: $CONFHUB_URL, else " DEFAULT_SERVER ")\n"
+    "  -o, --output FORMAT  text (default) or json\n"
+    "      --json           same as -o json\n"
+    "      --if-match REV   put/del: only if the target's mod_revision is REV\n"
+    "      --string         put: store VALUE as a string even if it parses as JSON\n"
+    "  -h, --help           show help\n"
+    "      --version        print the version\n"
+    "      --               end of options (for a VALUE that starts with '-')\n";
+
+static const char exit_help[] =
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  usage error, or the server rejected the request as invalid (HTTP 400, 413, 415)\n"
+    "  2  not found (HTTP 404)\n"
+    "  3  condition failed: --if-match did not match (HTTP 412)\n"
+    "  4  cannot reach the server, server error (5xx) or any other failure\n";
+
+/* clang-format on */
+
+/* Everything the command line said, before it becomes a struct ch_cli. */
+struct parsed {
+    const char **positional; /* owned array; the strings are borrowed from argv */
+    size_t n_positional;
+    const char *ns;
+    const char *server;
+    const char *output;   /* "text" or "json" once validated */
+    const char *if_match; /* digits */
+    bool force_string;
+    bool help;
+    bool version;
+};
+
+static void print_top_help(FILE *f)
+{
+    size_t i;
+
+    fputs("usage: confhub <command> [options] [arguments]\n\nCommands:\n", f);
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    for (i = 0; i < sizeof(server_commands) / sizeof(server_commands[0]); i++)
+        fprintf(f, "  %-8s %s\n", server_commands[i][0], server_commands[i][1]);
+    fprintf(f, "\n%s\n%s\nSee 'confhub help COMMAND' for details and examples.\n", options_help,
+            exit_help);
+}
+
+static void print_command_help(FILE *f, const struct command *cmd)
+{
+    fprintf(f, "usage: confhub %s [options]\n\n%s\n%s", cmd->usage, cmd->details, options_help);
+}
+
+static const struct command *find_command(const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    }
+    return NULL;
+}
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("confhub: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (see 'confhub --help')\n", stderr);
+    return EXIT_USAGE;
+}
+
+static bool is_revision(const char *s)
+{
+    size_t i;
+
+    if (!s[0] || strlen(s) > 19)
+        return false;
+    for (i = 0; s[i]; i++) {
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Splits argv into options and positional arguments. Returns EXIT_OK, or EXIT_USAGE after
+ * printing why. p->positional must be freed by the caller in both cases.
+ */
+static int parse_args(int argc, char **argv, struct parsed *p)
+{
+    enum {
+        OPT_NAMESPACE,
+        OPT_SERVER,
+        OPT_OUTPUT,
+        OPT_JSON,
+        OPT_IF_MATCH,
+        OPT_STRING,
+        OPT_HELP,
+        OPT_VERSION
+    };
+
+    /* clang-format off */
+    static const struct {
+        const char *long_name;
+        int id;          /* OPT_* */
+        char short_name; /* 0 when there is no short form */
+        bool takes_value;
+    } options[] = {
+        {"namespace", OPT_NAMESPACE, 'n', true},
+        {"server",    OPT_SERVER,    0,   true},
+        {"output",    OPT_OUTPUT,    'o', true},
+        {"json",      OPT_JSON,      0,   false},
+        {"if-match",  OPT_IF_MATCH,  0,   true},
+        {"string",    OPT_STRING,    0,   false},
+        {"help",      OPT_HELP,      'h', false},
+        {"version",   OPT_VERSION,   0,   false},
+    };
+
+    /* clang-format on */
+    bool only_positional = false;
+    int i;
+
+    p->positional = ch_calloc((size_t)argc + 1, sizeof(*p->positional));
+    if (!p->positional) {
+        fputs("confhub: out of memory\n", stderr);
+        return EXIT_FAILURE_;
+    }
+    for (i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = NULL;
+        const char *name;
+        size_t name_len, k;
+        bool is_long;
+
+        if (only_positional || arg[0] != '-' || arg[1] == '\0' || isdigit((unsigned char)arg[1])) {
+            p->positional[p->n_positional++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            only_positional = true;
+            continue;
+        }
+        is_long = arg[1] == '-';
+        name = arg + (is_long ? 2 : 1);
+        if (is_long) {
+            const char *eq = strchr(name, '=');
+            name_len = eq ? (size_t)(eq - name) : strlen(name);
+            if (eq)
+                value = eq + 1;
+        } else {
+            name_len = 1;
+            if (name[1])
+                value = name + 1; /* -njson style */
+        }
+        for (k = 0; k < sizeof(options) / sizeof(options[0]); k++) {
+            if (is_long ? strlen(options[k].long_name) == name_len &&
+                              strncmp(options[k].long_name, name, name_len) == 0
+                        : options[k].short_name == name[0])
+                break;
+        }
+        if (k == sizeof(options) / sizeof(options[0]))
+            return usage_error("unknown option '%s'", arg);
+        if (options[k].takes_value && !value) {
+            if (i + 1 >= argc)
+                return usage_error("option '%s' needs a value", arg);
+            value = argv[++i];
+        } else if (!options[k].takes_value && value) {
+            return usage_error("option '%s' takes no value", arg);
+        }
+
+        switch (options[k].id) {
+        case OPT_NAMESPACE:
+            p->ns = value;
+            break;
+        case OPT_SERVER:
+            p->server = value;
+            break;
+        case OPT_OUTPUT:
+            if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
+                return usage_error("output format must be text or json, not '%s'", value);
+            p->output = value;
+            break;
+        case OPT_JSON:
+            p->output = "json";
+            break;
+        case OPT_IF_MATCH:
+            if (!is_revision(value))
+                return usage_error("--if-match wants a revision number, not '%s'", value);
+            p->if_match = value;
+            break;
+        case OPT_STRING:
+            p->force_string = true;
+            break;
+        case OPT_HELP:
+            p->help = true;
+            break;
+        default: /* OPT_VERSION */
+            p->version = true;
+            break;
+        }
+    }
+    return EXIT_OK;
+}
+
+static int exit_code(enum confhub_status status)
+{
+    switch (status) {
+    case CONFHUB_OK:
+        return EXIT_OK;
+    case CONFHUB_EINVAL:
+    case CONFHUB_ETOOBIG:
+    case CONFHUB_EMEDIATYPE:
+        return EXIT_USAGE;
+    case CONFHUB_ENOTFOUND:
+        return EXIT_NOT_FOUND;
+    case CONFHUB_ECONFLICT:
+        return EXIT_CONFLICT;
+    default:
+        return EXIT_FAILURE_;
+    }
+}
+
+static int run_help(const struct parsed *p)
+{
+    const char *topic = p->n_positional > 1 ? p->positional[1] : NULL;
+    const struct command *cmd;
+    size_t i;
+
+    if (!topic) {
+        print_top_help(stdout);
+        return EXIT_OK;
+    }
+    for (i = 0; i < sizeof(server_commands) / sizeof(server_commands[0]); i++) {
+        if (strcmp(topic, server_commands[i][0]) == 0) {
+            printf("  %-8s %s\n", server_commands[i][0], server_commands[i][1]);
+            return EXIT_OK;
+        }
+    }
+    cmd = find_command(topic);
+    if (!cmd)
+        return usage_error("no help for unknown command '%s'", topic);
+    print_command_help(stdout, cmd);
+    return EXIT_OK;
+}
+
+/* Runs a network command with the options in p; returns the exit code. */
+static int run_command(const struct command *cmd, const struct parsed *p)
+{
+    struct ch_cli cli = {0};
+    struct ch_err err;
+    enum confhub_status rc;
+    const char *env_url = getenv("CONFHUB_URL");
+
+    ch_err_clear(&err);
+    cli.ns = p->ns ? p->ns : DEFAULT_NAMESPACE;
+    cli.server = p->server ? p->server : env_url && env_url[0] ? env_url : DEFAULT_SERVER;
+    cli.json = p->output && strcmp(p->output, "json") == 0;
+    cli.force_string = p->force_string;
+    cli.if_match = p->if_match;
+    cli.args = p->positional + 1;
+    cli.n_args = p->n_positional - 1;
+
+    rc = ch_cli_http_new(cli.server, &cli.http, &err);
+    if (rc == CONFHUB_OK)
+        rc = cmd->fn(&cli, &err);
+    ch_cli_http_free(cli.http);
+    /* Output that never reached its reader is a failure too (a full disk, a closed pipe). */
+    if (fflush(stdout) != 0 && rc == CONFHUB_OK) {
+        int saved = errno;
+        rc = ch_err_set(&err, CONFHUB_EIO, "cannot write output: %s", strerror(saved));
+    }
+    if (rc != CONFHUB_OK)
+        fprintf(stderr, "confhub: %s\n", err.msg);
+    return exit_code(rc);
+}
+
+int ch_cli_main(int argc, char **argv)
+{
+    struct parsed p = {0};
+    const struct command *cmd;
+    int code;
+
+    code = parse_args(argc, argv, &p);
+    if (code != EXIT_OK)
+        goto done;
+    if (p.n_positional == 0) {
+        if (p.version) {
+            printf("confhub %s\n", CONFHUB_VERSION_STRING);
+        } else if (p.help) {
+            print_top_help(stdout);
+        } else {
+            print_top_help(stderr);
+            code = EXIT_USAGE;
+        }
+        goto done;
+    }
+
+    cmd = find_command(p.positional[0]);
+    if (!cmd) {
+        code = usage_error("unknown command '%s'", p.positional[0]);
+        goto done;
+    }
+    if (p.help) {
+        print_command_help(stdout, cmd);
+        goto done;
+    }
+    if (p.n_positional - 1 < cmd->min_args || p.n_positional - 1 > cmd->max_args) {
+        fprintf(stderr, "confhub: %s: wrong number of arguments\nusage: confhub %s [options]\n",
+                cmd->name, cmd->usage);
+        code = EXIT_USAGE;
+        goto done;
+    }
+    if (p.if_match && !cmd->writes) {
+        code = usage_error("--if-match applies to put and del, not %s", cmd->name);
+        goto done;
+    }
+    if (p.force_string && strcmp(cmd->name, "put") != 0) {
+        code = usage_error("--string applies to put, not %s", cmd->name);
+        goto done;
+    }
+
+    if (strcmp(cmd->name, "help") == 0) {
+        code = run_help(&p);
+    } else if (strcmp(cmd->name, "version") == 0) {
+        printf("confhub %s\n", CONFHUB_VERSION_STRING);
+    } else {
+        /* jansson allocates through ch_malloc like the rest of the CLI (STYLE B5.9). */
+        ch_alloc_install_jansson();
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+            fputs("confhub: cannot initialise libcurl\n", stderr);
+            code = EXIT_FAILURE_;
+            goto done;
+        }
+        code = run_command(cmd, &p);
+        curl_global_cleanup();
+    }
+done:
+    ch_free(p.positional);
+    return code;
+}

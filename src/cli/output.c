@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * output.c: JSON and text printers for the CLI (see output.h).
+ *
+ * We write JSON ourselves instead of using json_dumpf because jansson prints reals with 17
+ * significant digits, which turns a stored 0.1 into 0.10000000000000001 on screen.
+ */
+#include "cli/output.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+static void write_string(FILE *f, const char *s, size_t len)
+{
+    size_t i;
+
+    fputc('"', f);
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        switch (c) {
+        case '"':
+            fputs("\\\"", f);
+            break;
+        case '\\':
+            fputs("\\\\", f);
+            break;
+        case '\n':
+            fputs("\\n", f);
+            break;
+        case '\r':
+            fputs("\\r", f);
+            break;
+        case '\t':
+            fputs("\\t", f);
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f)
+                fprintf(f, "\\u%04x", c);
+            else
+                fputc(c, f);
+        }
+    }
+    fputc('"', f);
+}
+
+/* The shortest %.*g form of d that strtod reads back exactly, kept recognisably a real. */
+static void write_real(FILE *f, double d)
+{
+    char buf[64];
+    int precision;
+
+    if (!isfinite(d)) {
+        fputs("null", f); /* JSON has no Inf/NaN; jansson never produces them either */
+        return;
+    }
+    for (precision = 1; precision <= 17; precision++) {
+        snprintf(buf, sizeof(buf), "%.*g", precision, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    fputs(buf, f);
+    if (!strpbrk(buf, ".eEn"))
+        fputs(".0", f);
+}
+
+static void newline_indent(FILE *f, int indent, int depth)
+{
+    if (indent <= 0)
+        return;
+    fprintf(f, "\n%*s", indent * depth, "");
+}
+
+static void write_json(FILE *f, const json_t *v, int indent, int depth)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *member;
+        bool first = true;
+
+        if (json_object_size(v) == 0) {
+            fputs("{}", f);
+            break;
+        }
+        fputc('{', f);
+        /* json_object_foreach takes a non-const object; it does not modify it. */
+        json_object_foreach((json_t *)v, key, member)
+        {
+            if (!first)
+                fputc(',', f);
+            first = false;
+            newline_indent(f, indent, depth + 1);
+            write_string(f, key, strlen(key));
+            fputs(indent > 0 ? ": " : ":", f);
+            write_json(f, member, indent, depth + 1);
+        }
+        newline_indent(f, indent, depth);
+        fputc('}', f);
+        break;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+
+        if (json_array_size(v) == 0) {
+            fputs("[]", f);
+            break;
+        }
+        fputc('[', f);
+        for (i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                fputc(',', f);
+            newline_indent(f, indent, depth + 1);
+            write_json(f, json_array_get(v, i), indent, depth + 1);
+        }
+        newline_indent(f, indent, depth);
+        fputc(']', f);
+        break;
+    }
+    case JSON_STRING:
+        write_string(f, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER:
+        fprintf(f, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        break;
+    case JSON_REAL:
+        write_real(f, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        fputs("true", f);
+        break;
+    case JSON_FALSE:
+        fputs("false", f);
+        break;
+    case JSON_NULL:
+        fputs("null", f);
+        break;
+    }
+}
+
+void ch_cli_output_json(FILE *f, const json_t *v, int indent)
+{
+    write_json(f, v, indent, 0);
+}
+
+void ch_cli_output_value(FILE *f, const json_t *v)
+{
+    if (json_is_string(v))
+        fwrite(json_string_value(v), 1, json_string_length(v), f);
+    else
+        write_json(f, v, json_is_object(v) || json_is_array(v) ? 2 : 0, 0);
+    fputc('\n', f);
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* OUT: *keys_out is obj's member names sorted bytewise (borrowed from obj; the caller frees
+ * the array with ch_free). Returns false when out of memory. */
+static bool sorted_keys(const json_t *obj, const char ***keys_out, size_t *n_out)
+{
+    size_t n = json_object_size(obj);
+    const char **keys = ch_malloc((n ? n : 1) * sizeof(*keys));
+    const char *key;
+    json_t *member;
+    size_t i = 0;
+
+    if (!keys)
+        return false;
+    json_object_foreach((json_t *)obj, key, member)
+    {
+        (void)member;
+        keys[i++] = key;
+    }
+    qsort(keys, i, sizeof(*keys), compare_keys);
+    *keys_out = keys;
+    *n_out = i;
+    return true;
+}
+
+json_t *ch_cli_output_sorted_names(const json_t *obj)
+{
+    const char **keys = NULL;
+    json_t *names = NULL;
+    size_t n = 0, i;
+
+    if (!sorted_keys(obj, &keys, &n))
+        goto done;
+    names = json_array();
+    for (i = 0; names && i < n; i++) {
+        if (json_array_append_new(names, json_string(keys[i])) != 0) {
+            json_decref(names);
+            names = NULL;
+        }
+    }
+done:
+    ch_free(keys);
+    return names;
+}
+
+void ch_cli_output_entries(FILE *f, const json_t *obj)
+{
+    const char **keys = NULL;
+    size_t n = 0, i;
+
+    if (!sorted_keys(obj, &keys, &n)) {
+        /* Out of memory for a pointer array: print unsorted rather than nothing. */
+        const char *key;
+        json_t *member;
+        json_object_foreach((json_t *)obj, key, member)
+        {
+            fprintf(f, "%s = ", key);
+            write_json(f, member, 0, 0);
+            fputc('\n', f);
+        }
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        fprintf(f, "%s = ", keys[i]);
+        write_json(f, json_object_get(obj, keys[i]), 0, 0);
+        fputc('\n', f);
+    }
+    ch_free(keys);
+}
+
+void ch_cli_output_names(FILE *f, const json_t *obj)
+{
+    const char **keys = NULL;
+    size_t n = 0, i;
+
+    if (!sorted_keys(obj, &keys, &n)) {
+        const char *key;
+        json_t *member;
+        json_object_foreach((json_t *)obj, key, member)
+        {
+            (void)member;
+            fprintf(f, "%s\n", key);
+        }
+        return;
+    }
+    for (i = 0; i < n; i++)
+        fprintf(f, "%s\n", keys[i]);
+    ch_free(keys);
+}
