@@ -231,6 +231,7 @@ mkdir -p "$OUT_DIR"
 : >"$TMP/wrk.log"
 export CONFHUB_PUT_PATH=$PUT_PATH
 START=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 note ""
 note "wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency, $ROUNDS rounds"
 printf '%-10s %-6s %5s %12s %9s %8s\n' peer test round req/s p99_ms errors
@@ -307,6 +308,7 @@ fi | tee "$TMP/skipped"
 
 {
     echo "# confhub bench, started $START on $(hostname), $(nproc) cores"
+    echo "# load average before: $LOAD_BEFORE, after: $(cut -d' ' -f1-3 /proc/loadavg) (other work shares the cores)"
     echo "# wrk -t$THREADS -c$CONNECTIONS -d${DURATION}s --latency; rounds $ROUNDS; read body: $BODY"
     echo "# confhub: $CONFHUB_BIN (tree at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null))"
     printf '%-10s %-6s %5s %12s %9s %8s\n' peer test round req/s p99_ms errors
