@@ -9,11 +9,12 @@ O       := build/$(BUILD)
 CC      ?= cc
 PREFIX  ?= /usr/local
 
-PKGS    := jansson libh2o-evloop sqlite3 libcurl openssl zlib
+PKGS    := jansson libh2o-evloop sqlite3 libcurl openssl zlib libfyaml
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
            -Wformat=2 -Wundef -Wvla -Wpointer-arith -Wimplicit-fallthrough
 CFLAGS_debug   := -O0 -g3
 CFLAGS_release := -O2 -g -DNDEBUG -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+CFLAGS_tsan    := -O1 -g3 -fsanitize=thread
 CFLAGS_asan    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=all
 CPPFLAGS += -Iinclude -Isrc -I$(O)/gen -D_GNU_SOURCE -DH2O_USE_LIBUV=0
@@ -22,17 +23,20 @@ CFLAGS   += -std=c11 $(WARN) $(CFLAGS_$(BUILD)) -fPIC -fvisibility=hidden \
 LDFLAGS  += $(filter -fsanitize=%,$(CFLAGS_$(BUILD)))
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lssl -lcrypto -lz -lpthread -lm
 
-COMMON_SRC := $(wildcard src/common/*.c)
+COMMON_SRC := $(wildcard src/common/*.c) $(wildcard src/formats/*.c)
 SERVER_SRC := $(wildcard src/*.c)
 CLI_SRC    := $(wildcard src/cli/*.c)
 MIGRATIONS := $(sort $(wildcard src/store_migrations/sqlite/*.sql))
 GEN_SRC    := $(O)/gen/migrations_sqlite.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+TEST_LIB_SRC := $(wildcard tests/lib/*.c)
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
 # Everything but the entry point, so unit tests link the real modules.
 LIB_OBJ  := $(call obj,$(COMMON_SRC) $(filter-out src/main.c,$(SERVER_SRC)) $(CLI_SRC)) \
             $(GEN_SRC:.c=.o)
+# Helpers every unit test binary links (tests/lib/: fault-injecting SQLite VFS, ...).
+TEST_LIB_OBJ := $(call obj,$(TEST_LIB_SRC))
 BIN      := $(O)/confhub
 UNIT_BIN := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRC))
 
@@ -44,7 +48,7 @@ endif
 $(BIN): $(O)/src/main.o $(LIB_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/%: $(O)/tests/unit/%.o $(LIB_OBJ)
+$(O)/tests/%: $(O)/tests/unit/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(shell pkg-config --libs cmocka)
 
@@ -55,6 +59,9 @@ $(GEN_SRC): $(MIGRATIONS) scripts/embed-sql.sh
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# Test sources include their helpers as "lib/x.h".
+$(O)/tests/unit/%.o $(O)/tests/lib/%.o: CPPFLAGS += -Itests
 
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
@@ -86,7 +93,7 @@ install: all
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/confhub
 
 lint:
-	clang-format --dry-run -Werror $(shell git ls-files '*.c' '*.h')
+	scripts/check-format.sh
 	scripts/check-layers.sh
 
 clean:

@@ -14,11 +14,11 @@ extern "C" {
 
 #define CONFHUB_API __attribute__((visibility("default")))
 
-#define CONFHUB_VERSION_MAJOR 0
-#define CONFHUB_VERSION_MINOR 1
-#define CONFHUB_VERSION_PATCH 0
+#define CONFHUB_VERSION_MAJOR  0
+#define CONFHUB_VERSION_MINOR  1
+#define CONFHUB_VERSION_PATCH  0
 #define CONFHUB_VERSION_STRING "0.1.0"
-#define CONFHUB_VERSION_NUM                                                                        \
+#define CONFHUB_VERSION_NUM \
     ((CONFHUB_VERSION_MAJOR << 16) | (CONFHUB_VERSION_MINOR << 8) | CONFHUB_VERSION_PATCH)
 
 /* The outcome of every fallible call. 0 is success. Append only. */

@@ -76,8 +76,7 @@ enum confhub_status ch_api_limits(struct ch_req *req, struct ch_resp *resp, stru
     return answer_json(req, resp, ch_limits_to_json(req->loop->server->limits), err);
 }
 
-enum confhub_status ch_api_namespaces(struct ch_req *req, struct ch_resp *resp,
-                                      struct ch_err *err)
+enum confhub_status ch_api_namespaces(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     const struct ch_ns **all = NULL;
     size_t n = 0;
@@ -87,11 +86,19 @@ enum confhub_status ch_api_namespaces(struct ch_req *req, struct ch_resp *resp,
         json_decref(list);
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot list namespaces: out of memory");
     }
-    for (size_t i = 0; i < n; i++) {
+    /* The default namespace always exists; listed empty, in its sorted place, until used. */
+    bool need_default = !ch_state_find_ns(req->state, "default", 7);
+    for (size_t i = 0; i <= n; i++) {
+        if (need_default && (i == n || strcmp(ch_ns_name(all[i]), "default") > 0)) {
+            json_array_append_new(
+                list, json_pack("{s:s,s:i,s:i}", "name", "default", "sections", 0, "keys", 0));
+            need_default = false;
+        }
+        if (i == n)
+            break;
         json_array_append_new(list, json_pack("{s:s,s:I,s:I}", "name", ch_ns_name(all[i]),
-                                              "sections",
-                                              (json_int_t)ch_ns_section_count(all[i]), "keys",
-                                              (json_int_t)ch_ns_key_count(all[i])));
+                                              "sections", (json_int_t)ch_ns_section_count(all[i]),
+                                              "keys", (json_int_t)ch_ns_key_count(all[i])));
     }
     ch_free(all);
     return answer_json(req, resp,
@@ -134,16 +141,28 @@ static enum confhub_status answer_blob(struct ch_resp *resp, const struct ch_blo
     return CONFHUB_OK;
 }
 
+/* The default namespace always exists, empty until something is written to it. */
+static bool is_default_ns(const struct ch_req *req)
+{
+    return req->param_len[0] == 7 && memcmp(req->params[0], "default", 7) == 0;
+}
+
 enum confhub_status ch_api_get_ns(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
-    const struct ch_ns *ns = find_ns(req, err);
+    const struct ch_ns *ns;
+    if (is_default_ns(req) && !ch_state_find_ns(req->state, "default", 7)) {
+        resp->body = "{}";
+        resp->body_len = 2;
+        resp->etag = 0;
+        return CONFHUB_OK;
+    }
+    ns = find_ns(req, err);
     if (!ns)
         return CONFHUB_ENOTFOUND;
     return answer_blob(resp, ch_ns_json(ns), ch_ns_mod_rev(ns), err);
 }
 
-enum confhub_status ch_api_get_section(struct ch_req *req, struct ch_resp *resp,
-                                       struct ch_err *err)
+enum confhub_status ch_api_get_section(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     const struct ch_section *sec = find_section(req, err);
     if (!sec)
@@ -220,8 +239,8 @@ static enum confhub_status parse_conditions(struct ch_req *req, struct ch_write 
 }
 
 /* Builds a write of op for the request's captures and, when it has one, its JSON body. */
-static enum confhub_status submit(struct ch_req *req, struct ch_resp *resp,
-                                  enum ch_write_op op, bool with_body, struct ch_err *err)
+static enum confhub_status submit(struct ch_req *req, struct ch_resp *resp, enum ch_write_op op,
+                                  bool with_body, struct ch_err *err)
 {
     struct ch_write *w = ch_write_new(op);
     enum confhub_status rc;
@@ -259,14 +278,12 @@ enum confhub_status ch_api_put_ns(struct ch_req *req, struct ch_resp *resp, stru
     return submit(req, resp, CH_WRITE_PUT_NS, true, err);
 }
 
-enum confhub_status ch_api_delete_ns(struct ch_req *req, struct ch_resp *resp,
-                                     struct ch_err *err)
+enum confhub_status ch_api_delete_ns(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     return submit(req, resp, CH_WRITE_DELETE_NS, false, err);
 }
 
-enum confhub_status ch_api_put_section(struct ch_req *req, struct ch_resp *resp,
-                                       struct ch_err *err)
+enum confhub_status ch_api_put_section(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     return submit(req, resp, CH_WRITE_PUT_SECTION, true, err);
 }
@@ -282,8 +299,7 @@ enum confhub_status ch_api_put_key(struct ch_req *req, struct ch_resp *resp, str
     return submit(req, resp, CH_WRITE_PUT_KEY, true, err);
 }
 
-enum confhub_status ch_api_delete_key(struct ch_req *req, struct ch_resp *resp,
-                                      struct ch_err *err)
+enum confhub_status ch_api_delete_key(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     return submit(req, resp, CH_WRITE_DELETE_KEY, false, err);
 }

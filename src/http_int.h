@@ -28,6 +28,7 @@ struct http_loop {
     h2o_evloop_t *loop;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
+    int listen_fd;          /* bound socket until the loop thread wraps it; then -1 */
     h2o_socket_t *listener; /* NULL once stopped */
     h2o_multithread_queue_t *queue;
     h2o_multithread_receiver_t write_done; /* finished writes from the writer thread */
@@ -36,17 +37,19 @@ struct http_loop {
 };
 
 struct ch_http_server {
-    struct ch_http_config cfg;     /* copy; strings borrowed from the caller */
-    struct ch_service *service;    /* borrowed */
-    struct ch_model *model;        /* borrowed */
+    struct ch_http_config cfg;      /* copy; strings borrowed from the caller */
+    struct ch_service *service;     /* borrowed */
+    struct ch_model *model;         /* borrowed */
     const struct ch_limits *limits; /* borrowed */
     h2o_globalconf_t globalconf;
     struct http_loop *loops; /* cfg.threads of them */
     int64_t started_ms;
-    atomic_long connections;   /* open client connections, all loops */
+    atomic_long connections;    /* open client connections, all loops */
     atomic_long pending_writes; /* submitted writes not yet answered */
     atomic_bool exiting;
-    FILE *access_log; /* NULL when off */
+    h2o_barrier_t ready; /* the loops and the starter meet here once every loop is set up */
+    bool started;        /* the loop threads run (main thread only) */
+    FILE *access_log;    /* NULL when off */
 };
 
 struct route;
@@ -77,8 +80,7 @@ struct ch_resp {
     bool pending; /* a write was submitted; the answer comes later */
 };
 
-typedef enum confhub_status route_fn(struct ch_req *req, struct ch_resp *resp,
-                                     struct ch_err *err);
+typedef enum confhub_status route_fn(struct ch_req *req, struct ch_resp *resp, struct ch_err *err);
 
 /* The dispatcher (http_routes.c); the handlers are in http_api_v1.c. */
 int ch_http_dispatch(struct http_loop *loop, h2o_req_t *req);
@@ -95,8 +97,7 @@ enum confhub_status ch_http_submit_write(struct ch_req *req, struct ch_write *w,
 int64_t ch_http_current_revision(struct ch_http_server *server);
 
 /* Query parameter lookup: returns true and sets *value and *len when name is present. */
-bool ch_http_query_get(const struct ch_req *req, const char *name, const char **value,
-                       size_t *len);
+bool ch_http_query_get(const struct ch_req *req, const char *name, const char **value, size_t *len);
 
 /* Writes the error body and status for status code/err, and the access log line. */
 void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct route *route,

@@ -54,10 +54,10 @@ static const struct route routes[] = {
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
 static const int http_status_of[] = {
-    [CONFHUB_OK] = 200,         [CONFHUB_EINVAL] = 400,     [CONFHUB_ENOTFOUND] = 404,
-    [CONFHUB_ECONFLICT] = 412,  [CONFHUB_ECOMPACTED] = 410, [CONFHUB_ETOOBIG] = 413,
-    [CONFHUB_ENOMEM] = 503,     [CONFHUB_EIO] = 503,        [CONFHUB_EUNAVAIL] = 503,
-    [CONFHUB_EMETHOD] = 405,    [CONFHUB_EMEDIATYPE] = 415, [CONFHUB_EVERSION] = 500,
+    [CONFHUB_OK] = 200,        [CONFHUB_EINVAL] = 400,     [CONFHUB_ENOTFOUND] = 404,
+    [CONFHUB_ECONFLICT] = 412, [CONFHUB_ECOMPACTED] = 410, [CONFHUB_ETOOBIG] = 413,
+    [CONFHUB_ENOMEM] = 503,    [CONFHUB_EIO] = 503,        [CONFHUB_EUNAVAIL] = 503,
+    [CONFHUB_EMETHOD] = 405,   [CONFHUB_EMEDIATYPE] = 415, [CONFHUB_EVERSION] = 500,
 };
 _Static_assert(sizeof(http_status_of) / sizeof(http_status_of[0]) == CONFHUB_STATUS_COUNT,
                "http_status_of must cover every confhub_status");
@@ -157,8 +157,8 @@ static void access_log(struct http_loop *loop, h2o_req_t *req, int status, size_
     if (salen > 0 && h2o_socket_getnumerichost((struct sockaddr *)&sa, salen, host) == SIZE_MAX)
         strcpy(host, "-");
     ch_time_format_ms(ch_time_now_ms(), ts, sizeof(ts));
-    len = snprintf(line, sizeof(line), "%s %s %.*s %.*s %d %zu %" PRId64 "us rev=%" PRId64 "\n",
-                   ts, host, (int)req->method.len, req->method.base,
+    len = snprintf(line, sizeof(line), "%s %s %.*s %.*s %d %zu %" PRId64 "us rev=%" PRId64 "\n", ts,
+                   host, (int)req->method.len, req->method.base,
                    (int)(req->path.len > 1024 ? 1024 : req->path.len), req->path.base, status,
                    bytes, ch_time_mono_us() - start_us, rev);
     if (len > (int)sizeof(line) - 1)
@@ -193,8 +193,7 @@ static void send_allow(h2o_req_t *req, const char *path, size_t path_len)
     for (size_t i = 0; i < N_ROUTES; i++) {
         h2o_iovec_t caps[HTTP_MAX_PARAMS];
         size_t n;
-        if (!match(routes[i].pattern, path, path_len, caps, &n) ||
-            strstr(allow, routes[i].method))
+        if (!match(routes[i].pattern, path, path_len, caps, &n) || strstr(allow, routes[i].method))
             continue;
         if (allow[0])
             strcat(allow, ", ");
@@ -255,16 +254,15 @@ static bool is_json_media_type(h2o_iovec_t ct)
     return len > 5 && h2o_lcstris(ct.base + len - 5, 5, H2O_STRLIT("+json"));
 }
 
-static enum confhub_status decode_params(struct ch_req *r, const h2o_iovec_t *caps,
-                                         size_t n_caps, struct ch_err *err)
+static enum confhub_status decode_params(struct ch_req *r, const h2o_iovec_t *caps, size_t n_caps,
+                                         struct ch_err *err)
 {
     static const char *const what[HTTP_MAX_PARAMS] = {"namespace", "section", "key"};
     size_t max = r->loop->server->limits->max_name_bytes;
     for (size_t i = 0; i < n_caps; i++) {
         char *out = h2o_mem_alloc_pool(&r->h2o->pool, caps[i].len + 1);
         size_t len = 0;
-        enum confhub_status rc = ch_names_percent_decode(caps[i].base, caps[i].len, out, &len,
-                                                         err);
+        enum confhub_status rc = ch_names_percent_decode(caps[i].base, caps[i].len, out, &len, err);
         if (rc == CONFHUB_OK)
             rc = ch_names_check(what[i], out, len, max, err);
         if (rc != CONFHUB_OK)
@@ -276,8 +274,7 @@ static enum confhub_status decode_params(struct ch_req *r, const h2o_iovec_t *ca
     return CONFHUB_OK;
 }
 
-bool ch_http_query_get(const struct ch_req *req, const char *name, const char **value,
-                       size_t *len)
+bool ch_http_query_get(const struct ch_req *req, const char *name, const char **value, size_t *len)
 {
     size_t name_len = strlen(name);
     const char *p = req->query, *end = req->query + req->query_len;
@@ -330,8 +327,7 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
         if (path_known) {
             send_allow(h2o_req, path, path_len);
             rc = ch_err_set(&err, CONFHUB_EMETHOD, "method %.*s is not allowed on %.*s",
-                            (int)h2o_req->method.len, h2o_req->method.base, (int)path_len,
-                            path);
+                            (int)h2o_req->method.len, h2o_req->method.base, (int)path_len, path);
         } else {
             rc = ch_err_set(&err, CONFHUB_ENOTFOUND, "no route for %.*s (see docs/api.md)",
                             (int)(path_len > 200 ? 200 : path_len), path);
@@ -372,7 +368,7 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
     rc = route->handler(&r, &resp, &err);
     if (rc == CONFHUB_OK && !resp.pending) {
         int status = resp.http_status ? resp.http_status : 200;
-        const char *ct = resp.content_type ? resp.content_type
+        const char *ct = resp.content_type          ? resp.content_type
                          : (route->flags & RT_TEXT) ? "text/plain"
                                                     : "application/json";
         send_answer(loop, h2o_req, status, ct, resp.body, resp.body_len, resp.etag, r.start_us);
@@ -401,9 +397,9 @@ void ch_http_finish_write(struct http_loop *loop, struct ch_write *w, h2o_req_t 
     if (is_delete)
         body = json_pack("{s:I}", "revision", (json_int_t)w->revision);
     else if (w->op == CH_WRITE_PUT_KEY)
-        body = json_pack("{s:I,s:I,s:I,s:b}", "revision", (json_int_t)w->revision,
-                         "mod_revision", (json_int_t)w->mod_rev, "version",
-                         (json_int_t)w->version, "changed", w->changed);
+        body = json_pack("{s:I,s:I,s:I,s:b}", "revision", (json_int_t)w->revision, "mod_revision",
+                         (json_int_t)w->mod_rev, "version", (json_int_t)w->version, "changed",
+                         w->changed);
     else
         body = json_pack("{s:I,s:I,s:b}", "revision", (json_int_t)w->revision, "mod_revision",
                          (json_int_t)w->mod_rev, "changed", w->changed);
@@ -412,8 +408,10 @@ void ch_http_finish_write(struct http_loop *loop, struct ch_write *w, h2o_req_t 
     if (!text) {
         struct ch_err err;
         ch_err_clear(&err);
-        ch_err_set(&err, CONFHUB_ENOMEM, "write committed at revision %lld, but the answer "
-                   "could not be built: out of memory", (long long)w->revision);
+        ch_err_set(&err, CONFHUB_ENOMEM,
+                   "write committed at revision %lld, but the answer "
+                   "could not be built: out of memory",
+                   (long long)w->revision);
         ch_http_send_error(loop, req, NULL, CONFHUB_ENOMEM, &err, start_us);
         return;
     }
@@ -430,7 +428,9 @@ void ch_http_print_routes(FILE *out)
     for (size_t i = 0; i < N_ROUTES; i++) {
         const struct route *r = &routes[i];
         fprintf(out, "%-7s %-32s %s%s%s\n", r->method, r->pattern,
-                r->flags & RT_READ ? "read" : r->flags & RT_WRITE ? "write" : "meta",
+                r->flags & RT_READ    ? "read"
+                : r->flags & RT_WRITE ? "write"
+                                      : "meta",
                 r->body ? " body" : "", "");
     }
 }

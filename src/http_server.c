@@ -44,6 +44,7 @@ struct req_guard {
 
 struct control_msg {
     h2o_multithread_message_t msg;
+
     enum { CONTROL_STOP_LISTENING, CONTROL_EXIT } what;
 };
 
@@ -54,7 +55,8 @@ static enum confhub_status parse_listen(const char *listen, struct addrinfo **ou
 {
     char host[256];
     const char *colon = strrchr(listen, ':');
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     size_t host_len;
     int rc;
@@ -114,8 +116,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
             return;
         if (atomic_fetch_add(&server->connections, 1) >= (long)server->limits->max_connections) {
             atomic_fetch_sub(&server->connections, 1);
-            ch_log(CH_LOG_WARN, "http", "connection refused: %zu connections open (limit "
-                   "max-connections)", server->limits->max_connections);
+            ch_log(CH_LOG_WARN, "http",
+                   "connection refused: %zu connections open (limit "
+                   "max-connections)",
+                   server->limits->max_connections);
             h2o_socket_close(sock);
             continue;
         }
@@ -145,8 +149,7 @@ static void on_write_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *
 {
     struct http_loop *loop = H2O_STRUCT_FROM_MEMBER(struct http_loop, write_done, receiver);
     while (!h2o_linklist_is_empty(messages)) {
-        struct write_job *job =
-            H2O_STRUCT_FROM_MEMBER(struct write_job, msg.link, messages->next);
+        struct write_job *job = H2O_STRUCT_FROM_MEMBER(struct write_job, msg.link, messages->next);
         h2o_linklist_unlink(&job->msg.link);
         if (job->req) {
             job->guard->job = NULL;
@@ -204,7 +207,7 @@ enum confhub_status ch_http_submit_write(struct ch_req *req, struct ch_write *w,
 
 int64_t ch_http_current_revision(struct ch_http_server *server)
 {
-    return ch_state_revision(ch_model_published(server->model));
+    return ch_model_revision(server->model);
 }
 
 /* ---------------------------------------------------------------- loops */
@@ -213,8 +216,8 @@ static void on_control(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
 {
     struct http_loop *loop = H2O_STRUCT_FROM_MEMBER(struct http_loop, control, receiver);
     while (!h2o_linklist_is_empty(messages)) {
-        struct control_msg *m = H2O_STRUCT_FROM_MEMBER(struct control_msg, msg.link,
-                                                       messages->next);
+        struct control_msg *m =
+            H2O_STRUCT_FROM_MEMBER(struct control_msg, msg.link, messages->next);
         h2o_linklist_unlink(&m->msg.link);
         if (m->what == CONTROL_STOP_LISTENING && loop->listener) {
             h2o_socket_read_stop(loop->listener);
@@ -234,12 +237,36 @@ static void send_control(struct http_loop *loop, int what)
     h2o_multithread_send_message(&loop->control, &m->msg);
 }
 
+/*
+ * Creates the loop's h2o objects on the loop's own thread. h2o keeps per-thread state (the
+ * socket buffer prototype and its recycling allocator are thread-local), so a socket created on
+ * one thread and read on another would share that thread's allocator without a lock.
+ */
+static void setup_loop(struct http_loop *loop)
+{
+    struct ch_http_server *s = loop->server;
+    loop->loop = h2o_evloop_create();
+    h2o_context_init(&loop->ctx, loop->loop, &s->globalconf);
+    loop->accept_ctx.ctx = &loop->ctx;
+    loop->accept_ctx.hosts = s->globalconf.hosts;
+    loop->queue = h2o_multithread_create_queue(loop->loop);
+    h2o_multithread_register_receiver(loop->queue, &loop->write_done, on_write_done);
+    h2o_multithread_register_receiver(loop->queue, &loop->control, on_control);
+    loop->listener =
+        h2o_evloop_socket_create(loop->loop, loop->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    loop->listen_fd = -1; /* the socket owns it now */
+    loop->listener->data = loop;
+    h2o_socket_read_start(loop->listener, on_accept);
+}
+
 static void *loop_main(void *arg)
 {
     struct http_loop *loop = arg;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals go to the main thread */
+    setup_loop(loop);
+    h2o_barrier_wait(&loop->server->ready);
     while (!atomic_load(&loop->server->exiting))
         h2o_evloop_run(loop->loop, INT32_MAX);
     if (loop->listener) {
@@ -262,9 +289,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return ch_http_dispatch(loop, req);
 }
 
-enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
-                                       struct ch_service *service, struct ch_model *model,
-                                       const struct ch_limits *limits,
+enum confhub_status ch_http_server_new(const struct ch_http_config *cfg, struct ch_service *service,
+                                       struct ch_model *model, const struct ch_limits *limits,
                                        struct ch_http_server **out, struct ch_err *err)
 {
     struct ch_http_server *s = NULL;
@@ -284,17 +310,18 @@ enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
         rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot create the HTTP server: out of memory");
         goto done;
     }
+    for (unsigned i = 0; i < cfg->threads; i++)
+        s->loops[i].listen_fd = -1;
     s->cfg = *cfg;
     s->service = service;
     s->model = model;
     s->limits = limits;
     s->started_ms = ch_time_now_ms();
     if (cfg->access_log) {
-        s->access_log = strcmp(cfg->access_log, "-") == 0 ? stdout
-                                                            : fopen(cfg->access_log, "a");
+        s->access_log = strcmp(cfg->access_log, "-") == 0 ? stdout : fopen(cfg->access_log, "a");
         if (!s->access_log) {
-            rc = ch_err_set(err, CONFHUB_EIO, "cannot open access log '%s': %s",
-                            cfg->access_log, strerror(errno));
+            rc = ch_err_set(err, CONFHUB_EIO, "cannot open access log '%s': %s", cfg->access_log,
+                            strerror(errno));
             goto done;
         }
     }
@@ -307,8 +334,7 @@ enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
     s->globalconf.max_request_entity_size = limits->max_body_bytes * 2;
     s->globalconf.http1.upgrade_to_http2 = 0; /* HTTP/1.1 only: BRIEF section 5 */
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("confhub"));
-    host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")),
-                                    65535);
+    host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     path = h2o_config_register_path(host, "/", 0);
     handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
@@ -321,16 +347,7 @@ enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
         rc = open_listener(ai, cfg->listen, &fd, err);
         if (rc != CONFHUB_OK)
             goto done;
-        loop->loop = h2o_evloop_create();
-        h2o_context_init(&loop->ctx, loop->loop, &s->globalconf);
-        loop->accept_ctx.ctx = &loop->ctx;
-        loop->accept_ctx.hosts = s->globalconf.hosts;
-        loop->queue = h2o_multithread_create_queue(loop->loop);
-        h2o_multithread_register_receiver(loop->queue, &loop->write_done, on_write_done);
-        h2o_multithread_register_receiver(loop->queue, &loop->control, on_control);
-        loop->listener = h2o_evloop_socket_create(loop->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
-        loop->listener->data = loop;
-        h2o_socket_read_start(loop->listener, on_accept);
+        loop->listen_fd = fd; /* bound now, so an address in use fails before anything runs */
     }
     *out = s;
     s = NULL;
@@ -344,23 +361,33 @@ done:
 
 enum confhub_status ch_http_server_start(struct ch_http_server *s, struct ch_err *err)
 {
+    /* Every loop's receivers exist once start returns, so stop messages can reach them. */
+    h2o_barrier_init(&s->ready, s->cfg.threads + 1);
     for (unsigned i = 0; i < s->cfg.threads; i++) {
         int rc = pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]);
-        if (rc != 0)
-            return ch_err_set(err, CONFHUB_EIO, "cannot start loop thread %u: %s", i,
-                              strerror(rc));
+        if (rc != 0) {
+            /* Threads already started wait at the barrier; a process that cannot start a
+             * thread at start-up exits, so they are not joined. */
+            return ch_err_set(err, CONFHUB_EIO, "cannot start loop thread %u: %s", i, strerror(rc));
+        }
     }
+    h2o_barrier_wait(&s->ready);
+    s->started = true;
     return CONFHUB_OK;
 }
 
 void ch_http_server_stop_listening(struct ch_http_server *s)
 {
+    if (!s->started)
+        return;
     for (unsigned i = 0; i < s->cfg.threads; i++)
         send_control(&s->loops[i], CONTROL_STOP_LISTENING);
 }
 
 void ch_http_server_shutdown(struct ch_http_server *s, unsigned timeout_ms)
 {
+    if (!s->started)
+        return;
     int64_t deadline = ch_time_mono_us() + (int64_t)timeout_ms * 1000;
     while (atomic_load(&s->pending_writes) > 0 && ch_time_mono_us() < deadline)
         usleep(1000);
@@ -380,6 +407,10 @@ void ch_http_server_free(struct ch_http_server *s)
      * asserts in h2o_context_dispose() while any timer of a connection it closed is still
      * linked, and it offers no way to drain them. tests/lsan.supp names these allocations
      * (docs/decisions.md). */
+    for (unsigned i = 0; s->loops && i < s->cfg.threads; i++) {
+        if (s->loops[i].listen_fd >= 0)
+            close(s->loops[i].listen_fd); /* bound but never handed to a loop */
+    }
     if (s->access_log && s->access_log != stdout)
         fclose(s->access_log);
     ch_free(s->loops);

@@ -29,9 +29,8 @@ struct ch_http_server;
 
 /* Binds the listeners (so an address in use fails here, before anything runs) and prepares
  * the loops. Borrows service, model and limits. OUT: *out on success. */
-enum confhub_status ch_http_server_new(const struct ch_http_config *cfg,
-                                       struct ch_service *service, struct ch_model *model,
-                                       const struct ch_limits *limits,
+enum confhub_status ch_http_server_new(const struct ch_http_config *cfg, struct ch_service *service,
+                                       struct ch_model *model, const struct ch_limits *limits,
                                        struct ch_http_server **out, struct ch_err *err);
 
 /* Starts the loop threads. */

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* limits.c: the limits table (see limits.h). */
+#include "limits.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "limits.h"
 
 /* clang-format off */
 const struct ch_limit_row ch_limit_rows[] = {
@@ -65,10 +65,10 @@ json_t *ch_limits_to_json(const struct ch_limits *limits)
     json_t *obj = json_object();
     for (size_t i = 0; obj && i < ch_limit_rows_count; i++) {
         const struct ch_limit_row *r = &ch_limit_rows[i];
-        json_t *row = json_pack("{s:I,s:I,s:I,s:I,s:s,s:s}", "value",
-                                (json_int_t)ch_limits_get(limits, r), "default", (json_int_t)r->def,
-                                "min", (json_int_t)r->min, "max", (json_int_t)r->max, "unit",
-                                r->unit, "description", r->description);
+        json_t *row =
+            json_pack("{s:I,s:I,s:I,s:I,s:s,s:s}", "value", (json_int_t)ch_limits_get(limits, r),
+                      "default", (json_int_t)r->def, "min", (json_int_t)r->min, "max",
+                      (json_int_t)r->max, "unit", r->unit, "description", r->description);
         if (!row || json_object_set_new(obj, r->name, row) != 0) {
             json_decref(obj);
             return NULL;

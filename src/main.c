@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * main.c: the `confhub` binary. `serve` and `migrate` run the server side; every other
- * command is the client (src/cli/), which talks to a server over HTTP.
+ * main.c: the `confhub` binary. `serve` and `migrate` run the server side, `convert` and
+ * `debug` work on files offline (tools_main.c); every other command is the client (src/cli/),
+ * which talks to a server over HTTP.
  */
 #include <string.h>
 
 #include "cli/cli.h"
 #include "server.h"
+#include "tools.h"
 
 int main(int argc, char **argv)
 {
@@ -14,5 +16,9 @@ int main(int argc, char **argv)
         return ch_server_serve_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "migrate") == 0)
         return ch_server_migrate_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "convert") == 0)
+        return ch_tools_convert_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "debug") == 0)
+        return ch_tools_debug_main(argc - 1, argv + 1);
     return ch_cli_main(argc, argv);
 }

@@ -19,13 +19,14 @@
  * can be freed once every slot is 0 or greater than E: a reader that saw the old root entered
  * with an epoch <= E and has not left yet.
  */
+#include "model.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "common/names.h"
-#include "model.h"
 
 enum node_kind { NODE_ENTRY, NODE_SECTION, NODE_NS, NODE_STATE };
 
@@ -84,14 +85,15 @@ struct reader_slot {
 
 struct ch_model {
     _Atomic(struct ch_state *) published; /* what readers see */
+    _Atomic int64_t published_rev;        /* its revision, readable without a read section */
     _Atomic uint64_t epoch;               /* global epoch, starts at 1 */
     unsigned n_readers;
     struct reader_slot slots[CH_MODEL_MAX_READERS];
 
     /* Writer-only fields. */
-    uint64_t gen;              /* current batch generation */
-    struct ch_state *batch;    /* the batch's copy of the root; NULL until the first change */
-    struct node **replaced;    /* published nodes the batch unlinked or copied */
+    uint64_t gen;           /* current batch generation */
+    struct ch_state *batch; /* the batch's copy of the root; NULL until the first change */
+    struct node **replaced; /* published nodes the batch unlinked or copied */
     size_t n_replaced, cap_replaced;
     struct retired *retired; /* committed replacements waiting for readers */
     size_t n_retired, cap_retired;
@@ -394,6 +396,7 @@ enum confhub_status ch_model_new(unsigned n_readers, struct ch_model **out, stru
     m->gen = 0;
     atomic_init(&m->epoch, 1);
     atomic_init(&m->published, root);
+    atomic_init(&m->published_rev, 0);
     for (unsigned i = 0; i < CH_MODEL_MAX_READERS; i++)
         atomic_init(&m->slots[i].epoch, 0);
     *out = m;
@@ -427,6 +430,11 @@ void ch_model_read_end(struct ch_model *m, unsigned slot)
     atomic_store_explicit(&m->slots[slot].epoch, 0, memory_order_release);
 }
 
+int64_t ch_model_revision(const struct ch_model *m)
+{
+    return atomic_load(&((struct ch_model *)m)->published_rev);
+}
+
 const struct ch_state *ch_model_published(const struct ch_model *m)
 {
     return atomic_load_explicit(&((struct ch_model *)m)->published, memory_order_acquire);
@@ -451,21 +459,18 @@ size_t ch_state_key_count(const struct ch_state *s)
 
 const struct ch_ns *ch_state_find_ns(const struct ch_state *s, const char *name, size_t len)
 {
-    return (const struct ch_ns *)map_get(&s->namespaces, hash_name(name, len),
-                                         name, len);
+    return (const struct ch_ns *)map_get(&s->namespaces, hash_name(name, len), name, len);
 }
 
 const struct ch_section *ch_ns_find_section(const struct ch_ns *ns, const char *name, size_t len)
 {
-    return (const struct ch_section *)map_get(&ns->sections,
-                                              hash_name(name, len), name, len);
+    return (const struct ch_section *)map_get(&ns->sections, hash_name(name, len), name, len);
 }
 
 const struct ch_entry *ch_section_find_entry(const struct ch_section *sec, const char *key,
                                              size_t len)
 {
-    return (const struct ch_entry *)map_get(&sec->entries,
-                                            hash_name(key, len), key, len);
+    return (const struct ch_entry *)map_get(&sec->entries, hash_name(key, len), key, len);
 }
 
 const char *ch_ns_name(const struct ch_ns *ns)
@@ -527,8 +532,8 @@ enum confhub_status ch_state_sorted_ns(const struct ch_state *s, const struct ch
     return map_sorted(&s->namespaces, (const void ***)out, n_out);
 }
 
-enum confhub_status ch_ns_sorted_sections(const struct ch_ns *ns,
-                                          const struct ch_section ***out, size_t *n_out)
+enum confhub_status ch_ns_sorted_sections(const struct ch_ns *ns, const struct ch_section ***out,
+                                          size_t *n_out)
 {
     return map_sorted(&ns->sections, (const void ***)out, n_out);
 }
@@ -716,12 +721,23 @@ static void touch(struct node *n, int64_t rev)
         n->mod_rev = rev;
 }
 
+/* Drops the cached JSON of a batch-owned section or namespace that is about to change in
+ * place. The writer may have serialised it earlier in the batch (ch_section_json on
+ * ch_model_batch_state); without this, the stale text would be published with the node.
+ * Only the writer can reach a batch-owned node, so a plain exchange is enough. */
+static void drop_json(struct node *n)
+{
+    if (n->kind == NODE_SECTION)
+        ch_free(atomic_exchange(&((struct ch_section *)n)->json, NULL));
+    else if (n->kind == NODE_NS)
+        ch_free(atomic_exchange(&((struct ch_ns *)n)->json, NULL));
+}
+
 /* Links a new entry; `loaded` carries create_rev and version from the store (start-up), or is
  * NULL for a write, which keeps the old entry's create_rev and bumps its version. */
-static enum confhub_status put_entry(struct ch_model *m, const char *ns_name,
-                                     const char *sec_name, const char *key, const char *value,
-                                     size_t value_len, int64_t rev,
-                                     const struct ch_entry_info *loaded)
+static enum confhub_status put_entry(struct ch_model *m, const char *ns_name, const char *sec_name,
+                                     const char *key, const char *value, size_t value_len,
+                                     int64_t rev, const struct ch_entry_info *loaded)
 {
     size_t ns_len = strlen(ns_name), sec_len = strlen(sec_name), key_len = strlen(key);
     struct ch_state *root = writable_root(m);
@@ -749,8 +765,7 @@ static enum confhub_status put_entry(struct ch_model *m, const char *ns_name,
     }
     sec = (struct ch_section *)writable_child(m, &ns->sections, sec_name, sec_len);
     if (!sec) {
-        if (!new_ns &&
-            map_get(&ns->sections, hash_name(sec_name, sec_len), sec_name, sec_len))
+        if (!new_ns && map_get(&ns->sections, hash_name(sec_name, sec_len), sec_name, sec_len))
             return CONFHUB_ENOMEM;
         sec = node_alloc(sizeof(*sec), NODE_SECTION, sec_name, sec_len, 0,
                          hash_name(sec_name, sec_len), m->gen);
@@ -761,6 +776,8 @@ static enum confhub_status put_entry(struct ch_model *m, const char *ns_name,
             return CONFHUB_ENOMEM;
         }
     }
+    drop_json(&ns->hdr);
+    drop_json(&sec->hdr);
     entry = node_alloc(sizeof(*entry), NODE_ENTRY, key, key_len, value_len + 1,
                        hash_name(key, key_len), m->gen);
     if (!entry)
@@ -813,8 +830,8 @@ enum confhub_status ch_model_batch_load(struct ch_model *m, const char *ns, cons
                                         const char *key, const char *value, size_t value_len,
                                         int64_t create_rev, int64_t mod_rev, int64_t version)
 {
-    struct ch_entry_info loaded = {.create_rev = create_rev, .mod_rev = mod_rev,
-                                   .version = version};
+    struct ch_entry_info loaded = {
+        .create_rev = create_rev, .mod_rev = mod_rev, .version = version};
     return put_entry(m, ns, section, key, value, value_len, mod_rev, &loaded);
 }
 
@@ -824,8 +841,8 @@ enum confhub_status ch_model_batch_delete(struct ch_model *m, const char *ns_nam
     size_t ns_len = strlen(ns_name), sec_len = strlen(sec_name), key_len = strlen(key);
     const struct ch_state *view = ch_model_batch_state(m);
     const struct ch_ns *ns_view = ch_state_find_ns(view, ns_name, ns_len);
-    const struct ch_section *sec_view = ns_view ? ch_ns_find_section(ns_view, sec_name, sec_len)
-                                                : NULL;
+    const struct ch_section *sec_view =
+        ns_view ? ch_ns_find_section(ns_view, sec_name, sec_len) : NULL;
     if (!sec_view || !ch_section_find_entry(sec_view, key, key_len))
         return CONFHUB_ENOTFOUND;
 
@@ -835,10 +852,12 @@ enum confhub_status ch_model_batch_delete(struct ch_model *m, const char *ns_nam
     struct ch_ns *ns = (struct ch_ns *)writable_child(m, &root->namespaces, ns_name, ns_len);
     if (!ns)
         return CONFHUB_ENOMEM;
-    struct ch_section *sec = (struct ch_section *)writable_child(m, &ns->sections, sec_name,
-                                                                 sec_len);
+    struct ch_section *sec =
+        (struct ch_section *)writable_child(m, &ns->sections, sec_name, sec_len);
     if (!sec)
         return CONFHUB_ENOMEM;
+    drop_json(&ns->hdr);
+    drop_json(&sec->hdr);
     uint64_t h = hash_name(key, key_len);
     size_t i = map_find_slot(&sec->entries, h, key, key_len);
     struct node *gone = sec->entries.slots[i];
@@ -863,11 +882,13 @@ enum confhub_status ch_model_batch_delete(struct ch_model *m, const char *ns_nam
     return CONFHUB_OK;
 }
 
-void ch_model_batch_set_revision(struct ch_model *m, int64_t rev)
+enum confhub_status ch_model_batch_set_revision(struct ch_model *m, int64_t rev)
 {
     struct ch_state *root = writable_root(m);
-    if (root)
-        root->revision = rev;
+    if (!root)
+        return CONFHUB_ENOMEM;
+    root->revision = rev;
+    return CONFHUB_OK;
 }
 
 static bool retire_room(struct ch_model *m, size_t more)
@@ -891,6 +912,7 @@ void ch_model_batch_commit(struct ch_model *m)
         return;
     bool room = retire_room(m, m->n_replaced);
     atomic_store(&m->published, m->batch);
+    atomic_store(&m->published_rev, m->batch->revision);
     uint64_t epoch = atomic_fetch_add(&m->epoch, 1);
     if (!room) {
         /* Cannot remember what to free later: wait for the readers now instead. */

@@ -65,8 +65,12 @@ void ch_model_free(struct ch_model *model);
 const struct ch_state *ch_model_read_begin(struct ch_model *model, unsigned slot);
 void ch_model_read_end(struct ch_model *model, unsigned slot);
 
-/* The published state, for the writer thread only (it alone replaces it). */
+/* The published state, for the writer thread only (it alone replaces and frees states).
+ * Other threads must use ch_model_read_begin(), or ch_model_revision() for the revision. */
 const struct ch_state *ch_model_published(const struct ch_model *model);
+
+/* The revision of the published state; any thread, no read section needed. */
+int64_t ch_model_revision(const struct ch_model *model);
 
 int64_t ch_state_revision(const struct ch_state *state);
 size_t ch_state_ns_count(const struct ch_state *state);
@@ -95,8 +99,8 @@ void ch_entry_info(const struct ch_entry *entry, struct ch_entry_info *out);
  */
 enum confhub_status ch_state_sorted_ns(const struct ch_state *state, const struct ch_ns ***out,
                                        size_t *n_out);
-enum confhub_status ch_ns_sorted_sections(const struct ch_ns *ns,
-                                          const struct ch_section ***out, size_t *n_out);
+enum confhub_status ch_ns_sorted_sections(const struct ch_ns *ns, const struct ch_section ***out,
+                                          size_t *n_out);
 enum confhub_status ch_section_sorted_entries(const struct ch_section *sec,
                                               const struct ch_entry ***out, size_t *n_out);
 
@@ -121,24 +125,25 @@ const struct ch_state *ch_model_batch_state(const struct ch_model *model);
  * entry's create_rev and bumping its version when it existed. Names must already be valid.
  * Returns CONFHUB_ENOMEM on allocation failure; the batch must then be aborted.
  */
-enum confhub_status ch_model_batch_set(struct ch_model *model, const char *ns,
-                                       const char *section, const char *key, const char *value,
-                                       size_t value_len, int64_t rev);
+enum confhub_status ch_model_batch_set(struct ch_model *model, const char *ns, const char *section,
+                                       const char *key, const char *value, size_t value_len,
+                                       int64_t rev);
 
 /* Like ch_model_batch_set, with the entry's revisions and version as the store kept them
  * (start-up load). */
-enum confhub_status ch_model_batch_load(struct ch_model *model, const char *ns,
-                                        const char *section, const char *key, const char *value,
-                                        size_t value_len, int64_t create_rev, int64_t mod_rev,
-                                        int64_t version);
+enum confhub_status ch_model_batch_load(struct ch_model *model, const char *ns, const char *section,
+                                        const char *key, const char *value, size_t value_len,
+                                        int64_t create_rev, int64_t mod_rev, int64_t version);
 
 /* Removes ns/section/key at revision rev; a section or namespace left empty disappears.
  * Returns CONFHUB_ENOTFOUND when absent. */
 enum confhub_status ch_model_batch_delete(struct ch_model *model, const char *ns,
                                           const char *section, const char *key, int64_t rev);
 
-/* Sets the batch state's revision (the highest revision assigned in the batch). */
-void ch_model_batch_set_revision(struct ch_model *model, int64_t rev);
+/* Sets the batch state's revision (the highest revision assigned in the batch). Returns
+ * CONFHUB_ENOMEM when the batch had changed nothing yet and copying the root failed; the
+ * batch must then be aborted. */
+enum confhub_status ch_model_batch_set_revision(struct ch_model *model, int64_t rev);
 
 /* Publishes the batch: one atomic pointer swap; replaced nodes are freed once no reader can
  * see them. */

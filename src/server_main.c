@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "common/alloc.h"
+#include "common/fileio.h"
 #include "common/json_util.h"
 #include "common/log.h"
 #include "http_server.h"
@@ -30,7 +31,7 @@
 #include "store.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
-#define DEFAULT_DATA "./data"
+#define DEFAULT_DATA   "./data"
 #define MAX_SEED_BYTES (256u << 20)
 
 struct serve_opts {
@@ -46,76 +47,29 @@ struct serve_opts {
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: confhub serve [options]\n"
-            "\n"
-            "Runs the confhub server: REST API /v1 on an embedded SQLite store.\n"
-            "\n"
-            "options:\n"
-            "  --listen ADDR:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
-            "  --data DIR             data directory; the store is DIR/confhub.db (default "
-            DEFAULT_DATA ")\n"
-            "  --store sqlite:PATH    the store, instead of --data\n"
-            "  --threads N            event-loop threads (default: one per core)\n"
-            "  --seed FILE            JSON document loaded into namespace 'default' in one\n"
-            "                         revision when the store is empty at start\n"
-            "  --log-level LEVEL      debug, info, warn or error (default info)\n"
-            "  --log-format FORMAT    text or json (default text)\n"
-            "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
-            "  --no-access-log        turn the access log off\n"
-            "  --routes               print the route table and exit\n"
-            "  -h, --help             this help\n"
-            "\n"
-            "limits (GET /v1/limits lists them with their values):\n");
+    fprintf(out, "usage: confhub serve [options]\n"
+                 "\n"
+                 "Runs the confhub server: REST API /v1 on an embedded SQLite store.\n"
+                 "\n"
+                 "options:\n"
+                 "  --listen ADDR:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
+                 "  --data DIR             data directory; the store is DIR/confhub.db "
+                 "(default " DEFAULT_DATA ")\n"
+                 "  --store sqlite:PATH    the store, instead of --data\n"
+                 "  --threads N            event-loop threads (default: one per core)\n"
+                 "  --seed FILE            JSON document loaded into namespace 'default' in one\n"
+                 "                         revision when the store is empty at start\n"
+                 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+                 "  --log-format FORMAT    text or json (default text)\n"
+                 "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
+                 "  --no-access-log        turn the access log off\n"
+                 "  --routes               print the route table and exit\n"
+                 "  -h, --help             this help\n"
+                 "\n"
+                 "limits (GET /v1/limits lists them with their values):\n");
     ch_limits_print_help(out);
     fprintf(out, "\nSIGTERM or SIGINT stops the server cleanly: in-flight writes finish, the\n"
                  "store is closed, and the exit code is 0.\n");
-}
-
-/* Reads a whole file (bounded). OUT: *text (ch_malloc'd, NUL-terminated), *len. */
-static enum confhub_status read_file(const char *path, size_t max, char **text, size_t *len,
-                                     struct ch_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    enum confhub_status rc = CONFHUB_OK;
-
-    if (!f)
-        return ch_err_set(err, CONFHUB_EIO, "cannot open '%s': %s", path, strerror(errno));
-    for (;;) {
-        if (n + 65536 + 1 > cap) {
-            cap = cap ? cap * 2 : 65536 * 2;
-            char *grown = ch_realloc(buf, cap);
-            if (!grown) {
-                rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot read '%s': out of memory", path);
-                goto done;
-            }
-            buf = grown;
-        }
-        size_t got = fread(buf + n, 1, 65536, f);
-        n += got;
-        if (n > max) {
-            rc = ch_err_set(err, CONFHUB_ETOOBIG, "'%s' is larger than %zu bytes", path, max);
-            goto done;
-        }
-        if (got < 65536) {
-            if (ferror(f))
-                rc = ch_err_set(err, CONFHUB_EIO, "cannot read '%s': %s", path,
-                                strerror(errno));
-            break;
-        }
-    }
-done:
-    fclose(f);
-    if (rc != CONFHUB_OK) {
-        ch_free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return CONFHUB_OK;
 }
 
 /* Loads the seed document into namespace "default" in one revision (store known empty). */
@@ -130,7 +84,7 @@ static enum confhub_status apply_seed(struct ch_service *svc, const char *path,
     struct ch_err perr;
 
     ch_err_clear(&perr);
-    rc = read_file(path, MAX_SEED_BYTES, &text, &len, err);
+    rc = ch_file_read(path, MAX_SEED_BYTES, &text, &len, err);
     if (rc != CONFHUB_OK)
         return rc;
     rc = ch_json_parse(path, text, len, limits->max_json_depth, &doc, &perr);
@@ -152,8 +106,8 @@ static enum confhub_status apply_seed(struct ch_service *svc, const char *path,
     if (rc != CONFHUB_OK)
         ch_err_set(err, rc, "%s: %s", path, w->err.msg);
     else
-        ch_log(CH_LOG_INFO, "serve", "seeded namespace 'default' from '%s' at revision %lld",
-               path, (long long)w->revision);
+        ch_log(CH_LOG_INFO, "serve", "seeded namespace 'default' from '%s' at revision %lld", path,
+               (long long)w->revision);
     ch_write_free(w);
     return rc;
 }
@@ -168,8 +122,20 @@ static int parse_threads(const char *text, unsigned *out)
     return 0;
 }
 
-enum { OPT_LISTEN = 256, OPT_DATA, OPT_STORE, OPT_THREADS, OPT_SEED, OPT_LOG_LEVEL,
-       OPT_LOG_FORMAT, OPT_ACCESS_LOG, OPT_NO_ACCESS_LOG, OPT_ROUTES, OPT_HELP, OPT_LIMIT };
+enum {
+    OPT_LISTEN = 256,
+    OPT_DATA,
+    OPT_STORE,
+    OPT_THREADS,
+    OPT_SEED,
+    OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
+    OPT_ACCESS_LOG,
+    OPT_NO_ACCESS_LOG,
+    OPT_ROUTES,
+    OPT_HELP,
+    OPT_LIMIT
+};
 
 /* Parses serve's argv into o. Returns -1 to exit 0 (help), 1 on a usage error, 0 to run. */
 static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
@@ -193,8 +159,8 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
         longopts[n++] = fixed[i];
     /* Every limit row is a flag of its own (STYLE B6). */
     for (size_t i = 0; i < ch_limit_rows_count && n < 31; i++)
-        longopts[n++] = (struct option){ch_limit_rows[i].name, required_argument, NULL,
-                                        OPT_LIMIT + (int)i};
+        longopts[n++] =
+            (struct option){ch_limit_rows[i].name, required_argument, NULL, OPT_LIMIT + (int)i};
     longopts[n] = (struct option){0};
 
     optind = 1;
@@ -228,8 +194,10 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
             break;
         case OPT_LOG_LEVEL:
             if (!ch_log_parse_level(optarg, &level)) {
-                fprintf(stderr, "confhub serve: --log-level '%s': expected debug, info, warn "
-                                "or error\n", optarg);
+                fprintf(stderr,
+                        "confhub serve: --log-level '%s': expected debug, info, warn "
+                        "or error\n",
+                        optarg);
                 return 1;
             }
             ch_log_min_level = level;
@@ -256,13 +224,14 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
             serve_usage(stdout);
             return -1;
         case '?':
-            fprintf(stderr, "confhub serve: unknown or incomplete option '%s'; see 'confhub "
-                            "serve --help'\n", argv[optind - 1]);
+            fprintf(stderr,
+                    "confhub serve: unknown or incomplete option '%s'; see 'confhub "
+                    "serve --help'\n",
+                    argv[optind - 1]);
             return 1;
         default:
-            if (c >= OPT_LIMIT &&
-                ch_limits_set(&o->limits, &ch_limit_rows[c - OPT_LIMIT], optarg, &err) !=
-                    CONFHUB_OK) {
+            if (c >= OPT_LIMIT && ch_limits_set(&o->limits, &ch_limit_rows[c - OPT_LIMIT], optarg,
+                                                &err) != CONFHUB_OK) {
                 fprintf(stderr, "confhub serve: %s\n", err.msg);
                 return 1;
             }
@@ -294,8 +263,7 @@ static enum confhub_status store_uri(const char *store, const char *data_dir, ch
 
 int ch_server_serve_main(int argc, char **argv)
 {
-    struct serve_opts o = {.listen = DEFAULT_LISTEN, .data_dir = DEFAULT_DATA,
-                           .access_log = "-"};
+    struct serve_opts o = {.listen = DEFAULT_LISTEN, .data_dir = DEFAULT_DATA, .access_log = "-"};
     struct ch_store_options sopts = {.migrate = true, .create = true};
     struct ch_store *store = NULL;
     struct ch_model *model = NULL;
@@ -339,13 +307,15 @@ int ch_server_serve_main(int argc, char **argv)
         ch_log(CH_LOG_INFO, "serve", "store is not empty (revision %lld): seed '%s' not applied",
                (long long)ch_service_loaded_revision(svc), o.seed);
     }
-    struct ch_http_config hc = {.listen = o.listen, .threads = o.threads,
-                                .access_log = o.access_log, .store_name = store->ops->name};
+    struct ch_http_config hc = {.listen = o.listen,
+                                .threads = o.threads,
+                                .access_log = o.access_log,
+                                .store_name = store->ops->name};
     if (ch_http_server_new(&hc, svc, model, &o.limits, &http, &err) != CONFHUB_OK ||
         ch_http_server_start(http, &err) != CONFHUB_OK)
         goto done;
     ch_log(CH_LOG_INFO, "serve", "listening on http://%s (%u threads, store %s, revision %lld)",
-           o.listen, o.threads, uri, (long long)ch_state_revision(ch_model_published(model)));
+           o.listen, o.threads, uri, (long long)ch_model_revision(model));
 
     sigwait(&sigs, &sig);
     ch_log(CH_LOG_INFO, "serve", "%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -8,6 +8,8 @@
  * write whose list is empty is a no-op without a revision. Allocation failure while applying
  * fails the whole batch (the model batch is aborted), the same as a failed commit.
  */
+#include "service.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +20,8 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "common/timeutil.h"
-#include "service.h"
 
-#define MAX_BATCH 4096       /* writes taken from the queue per group commit */
+#define MAX_BATCH       4096 /* writes taken from the queue per group commit */
 #define RECLAIM_WAIT_MS 20   /* how often the idle writer retries freeing replaced nodes */
 
 struct ch_service {
@@ -59,7 +60,7 @@ struct batch {
     size_t n_events, cap_events;
     size_t *rev_first_event; /* index in events of each revision's first event */
     size_t cap_first;
-    char **owned;            /* strings the events point to */
+    char **owned; /* strings the events point to */
     size_t n_owned, cap_owned;
 };
 
@@ -166,8 +167,8 @@ static enum confhub_status plan_set(const struct ch_limits *limits, const struct
 /* Deletes every key of sec except `keep` (may be NULL) and, for an object value, the keys it
  * still has. */
 static enum confhub_status plan_prune(const struct ch_section *sec, const char *section,
-                                      const json_t *object, const char *keep,
-                                      struct change_list *l, struct ch_err *err)
+                                      const json_t *object, const char *keep, struct change_list *l,
+                                      struct ch_err *err)
 {
     const struct ch_entry **entries = NULL;
     size_t n = 0;
@@ -225,9 +226,8 @@ static enum confhub_status plan_section(const struct ch_limits *limits,
 
 /* ---------------------------------------------------------------- conditions */
 
-static enum confhub_status check_conditions(const struct ch_write *w, bool exists,
-                                            int64_t mod_rev, const char *what,
-                                            struct ch_err *err)
+static enum confhub_status check_conditions(const struct ch_write *w, bool exists, int64_t mod_rev,
+                                            const char *what, struct ch_err *err)
 {
     if (w->if_none_match && exists) {
         err->mod_rev = mod_rev;
@@ -259,9 +259,8 @@ static enum confhub_status plan_write(const struct ch_limits *limits, const stru
     const struct ch_ns *ns = ch_state_find_ns(st, w->ns, strlen(w->ns));
     const struct ch_section *sec =
         ns && w->section ? ch_ns_find_section(ns, w->section, strlen(w->section)) : NULL;
-    const struct ch_entry *entry = sec && w->key ? ch_section_find_entry(sec, w->key,
-                                                                         strlen(w->key))
-                                                 : NULL;
+    const struct ch_entry *entry =
+        sec && w->key ? ch_section_find_entry(sec, w->key, strlen(w->key)) : NULL;
     struct ch_entry_info info = {0};
     char what[900];
     enum confhub_status rc;
@@ -352,8 +351,7 @@ static enum confhub_status plan_ns(const struct ch_limits *limits, const struct 
             rc = ch_names_check("section", name, strlen(name), limits->max_name_bytes, err);
             if (rc != CONFHUB_OK)
                 return rc;
-            const struct ch_section *sec = ns ? ch_ns_find_section(ns, name, strlen(name))
-                                              : NULL;
+            const struct ch_section *sec = ns ? ch_ns_find_section(ns, name, strlen(name)) : NULL;
             rc = plan_section(limits, sec, name, value, l, err);
             if (rc != CONFHUB_OK)
                 return rc;
@@ -395,11 +393,10 @@ static enum confhub_status apply_changes(struct ch_service *svc, struct batch *b
         const struct change *c = &l->items[i];
         const struct ch_state *st = ch_model_batch_state(svc->model);
         const struct ch_ns *ns = ch_state_find_ns(st, w->ns, strlen(w->ns));
-        const struct ch_section *sec = ns ? ch_ns_find_section(ns, c->section,
-                                                               strlen(c->section))
-                                          : NULL;
-        const struct ch_entry *old = sec ? ch_section_find_entry(sec, c->key, strlen(c->key))
-                                         : NULL;
+        const struct ch_section *sec =
+            ns ? ch_ns_find_section(ns, c->section, strlen(c->section)) : NULL;
+        const struct ch_entry *old =
+            sec ? ch_section_find_entry(sec, c->key, strlen(c->key)) : NULL;
         struct ch_entry_info before = {0}, after = {0};
         struct ch_store_event ev = {0};
         enum confhub_status rc;
@@ -422,16 +419,16 @@ static enum confhub_status apply_changes(struct ch_service *svc, struct batch *b
             ev.new_value = own(b, c->value);
             if (!ev.new_value)
                 return CONFHUB_ENOMEM;
-            rc = ch_model_batch_set(svc->model, w->ns, c->section, c->key, c->value,
-                                    c->value_len, rev);
+            rc = ch_model_batch_set(svc->model, w->ns, c->section, c->key, c->value, c->value_len,
+                                    rev);
             if (rc != CONFHUB_OK)
                 return rc;
             st = ch_model_batch_state(svc->model);
-            ch_entry_info(ch_section_find_entry(
-                              ch_ns_find_section(ch_state_find_ns(st, w->ns, strlen(w->ns)),
-                                                 c->section, strlen(c->section)),
-                              c->key, strlen(c->key)),
-                          &after);
+            ch_entry_info(
+                ch_section_find_entry(ch_ns_find_section(ch_state_find_ns(st, w->ns, strlen(w->ns)),
+                                                         c->section, strlen(c->section)),
+                                      c->key, strlen(c->key)),
+                &after);
             ev.create_rev = after.create_rev;
             ev.mod_rev = after.mod_rev;
             ev.version = after.version;
@@ -475,8 +472,7 @@ static void fill_result(struct ch_service *svc, struct ch_write *w, int64_t rev)
     w->mod_rev = 0;
     w->version = 0;
     if (w->key) {
-        const struct ch_entry *e = sec ? ch_section_find_entry(sec, w->key, strlen(w->key))
-                                       : NULL;
+        const struct ch_entry *e = sec ? ch_section_find_entry(sec, w->key, strlen(w->key)) : NULL;
         if (e) {
             struct ch_entry_info info;
             ch_entry_info(e, &info);
@@ -497,8 +493,8 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
     struct change_list l = {0};
     const struct ch_state *st = ch_model_batch_state(svc->model);
     bool ns_op = w->op == CH_WRITE_PUT_NS || w->op == CH_WRITE_DELETE_NS;
-    enum confhub_status rc = ns_op ? plan_ns(svc->limits, st, w, &l)
-                                   : plan_write(svc->limits, st, w, &l);
+    enum confhub_status rc =
+        ns_op ? plan_ns(svc->limits, st, w, &l) : plan_write(svc->limits, st, w, &l);
     w->status = rc;
     if (rc != CONFHUB_OK) {
         free_changes(&l);
@@ -515,7 +511,8 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
             free_changes(&l);
             return rc;
         }
-        ch_model_batch_set_revision(svc->model, rev);
+        /* Cannot fail: apply_changes made the batch root writable. */
+        (void)ch_model_batch_set_revision(svc->model, rev);
         fill_result(svc, w, rev);
     } else {
         fill_result(svc, w, ch_state_revision(st));
@@ -642,8 +639,8 @@ static enum confhub_status load_entry(void *userdata, const struct ch_store_entr
                                       struct ch_err *err)
 {
     struct ch_model *model = userdata;
-    if (ch_model_batch_load(model, e->ns, e->section, e->key, e->value, e->value_len,
-                            e->create_rev, e->mod_rev, e->version) != CONFHUB_OK)
+    if (ch_model_batch_load(model, e->ns, e->section, e->key, e->value, e->value_len, e->create_rev,
+                            e->mod_rev, e->version) != CONFHUB_OK)
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot load '%s/%s/%s': out of memory", e->ns,
                           e->section, e->key);
     return CONFHUB_OK;
@@ -664,12 +661,15 @@ enum confhub_status ch_service_new(struct ch_store *store, struct ch_model *mode
     svc->limits = limits;
     ch_model_batch_begin(model);
     rc = ch_store_load(store, load_entry, model, &rev, err);
+    /* A store whose keys were all deleted loads nothing, so this may be the batch's first
+     * change: the root copy can fail, and the model must not start behind the store. */
+    if (rc == CONFHUB_OK && ch_model_batch_set_revision(model, rev) != CONFHUB_OK)
+        rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot load the store: out of memory");
     if (rc != CONFHUB_OK) {
         ch_model_batch_abort(model);
         ch_free(svc);
         return rc;
     }
-    ch_model_batch_set_revision(model, rev);
     ch_model_batch_commit(model);
     svc->loaded_rev = rev;
     pthread_mutex_init(&svc->lock, NULL);

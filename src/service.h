@@ -51,14 +51,14 @@ typedef void ch_write_done_fn(struct ch_write *w);
 struct ch_write {
     /* Request (owned by the write; freed by ch_write_free). */
     enum ch_write_op op;
-    char *ns;            /* a valid name */
-    char *section;       /* a valid name; NULL for namespace ops */
-    char *key;           /* a valid name; NULL for section and namespace ops */
-    json_t *value;       /* the value, section value or namespace document; one reference */
-    int64_t if_match;    /* required current mod_revision, or -1 for none */
-    bool if_none_match;  /* create only: fails when the target exists */
-    char actor[64];      /* who writes ("anonymous" until auth exists) */
-    char remote[64];     /* client address, "" for local writes */
+    char *ns;           /* a valid name */
+    char *section;      /* a valid name; NULL for namespace ops */
+    char *key;          /* a valid name; NULL for section and namespace ops */
+    json_t *value;      /* the value, section value or namespace document; one reference */
+    int64_t if_match;   /* required current mod_revision, or -1 for none */
+    bool if_none_match; /* create only: fails when the target exists */
+    char actor[64];     /* who writes ("anonymous" until auth exists) */
+    char remote[64];    /* client address, "" for local writes */
     ch_write_done_fn *done;
     void *userdata; /* for done() */
 

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* alloc.c: malloc wrappers with a failure-injection hook (see alloc.h). */
+#include "common/alloc.h"
+
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
-
-#include "common/alloc.h"
 
 /* The test allocator hook, one of the two mutable globals STYLE B1.3 allows. -1: off. */
 static atomic_long fail_countdown = -1;

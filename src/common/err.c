@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* err.c: status names and the struct ch_err helpers (see err.h). */
+#include "common/err.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "common/err.h"
 
 static const struct {
     const char *name;        /* machine-readable, used in JSON error bodies */

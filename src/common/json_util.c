@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* json_util.c: strict JSON parsing and compact dumping (see json_util.h). */
+#include "common/json_util.h"
+
 #include <string.h>
 
 #include "common/alloc.h"
-#include "common/json_util.h"
 
 size_t ch_json_depth(const json_t *v)
 {
@@ -33,8 +34,8 @@ size_t ch_json_depth(const json_t *v)
     return 0;
 }
 
-enum confhub_status ch_json_parse(const char *what, const char *text, size_t len,
-                                  size_t max_depth, json_t **out, struct ch_err *err)
+enum confhub_status ch_json_parse(const char *what, const char *text, size_t len, size_t max_depth,
+                                  json_t **out, struct ch_err *err)
 {
     json_error_t jerr;
     json_t *v;

@@ -17,8 +17,8 @@
 
 /* Parses text[0..len). what names the input in messages ("request body").
  * OUT: *out (a new reference) on success. Depth over max_depth is CONFHUB_ETOOBIG. */
-enum confhub_status ch_json_parse(const char *what, const char *text, size_t len,
-                                  size_t max_depth, json_t **out, struct ch_err *err);
+enum confhub_status ch_json_parse(const char *what, const char *text, size_t len, size_t max_depth,
+                                  json_t **out, struct ch_err *err);
 
 /* The nesting depth of v: 0 for a scalar, 1 for [] or {}, 2 for [[1]] and so on. */
 size_t ch_json_depth(const json_t *v);

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* log.c: the line logger (see log.h). */
+#include "common/log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -7,7 +9,6 @@
 
 #include <jansson.h>
 
-#include "common/log.h"
 #include "common/timeutil.h"
 
 enum ch_log_level ch_log_min_level = CH_LOG_INFO;

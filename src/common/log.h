@@ -16,15 +16,15 @@ enum ch_log_level { CH_LOG_DEBUG, CH_LOG_INFO, CH_LOG_WARN, CH_LOG_ERROR, CH_LOG
 
 extern enum ch_log_level ch_log_min_level;
 
-#define ch_log(level, module, ...)                                                                 \
-    do {                                                                                           \
-        if ((level) >= ch_log_min_level)                                                           \
-            ch_log_write((level), (module), __VA_ARGS__);                                          \
+#define ch_log(level, module, ...)                        \
+    do {                                                  \
+        if ((level) >= ch_log_min_level)                  \
+            ch_log_write((level), (module), __VA_ARGS__); \
     } while (0)
 
 /* Formats and writes one line to the log fd (stderr unless ch_log_set_fd says otherwise). */
-__attribute__((format(printf, 3, 4))) void ch_log_write(enum ch_log_level level,
-                                                        const char *module, const char *fmt, ...);
+__attribute__((format(printf, 3, 4))) void ch_log_write(enum ch_log_level level, const char *module,
+                                                        const char *fmt, ...);
 
 /* Parses "debug|info|warn|error|off"; returns false on anything else. */
 bool ch_log_parse_level(const char *name, enum ch_log_level *out);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* names.c: name rules and percent-decoding (see names.h). */
-#include <string.h>
-
 #include "common/names.h"
+
+#include <string.h>
 
 bool ch_names_utf8_valid(const char *str, size_t len)
 {
@@ -49,15 +49,15 @@ static bool is_c1_control(const unsigned char *s, size_t left)
     return left >= 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
 }
 
-enum confhub_status ch_names_check(const char *what, const char *name, size_t len,
-                                   size_t max_len, struct ch_err *err)
+enum confhub_status ch_names_check(const char *what, const char *name, size_t len, size_t max_len,
+                                   struct ch_err *err)
 {
     const unsigned char *s = (const unsigned char *)name;
     if (len == 0)
         return ch_err_set(err, CONFHUB_EINVAL, "%s name is empty", what);
     if (len > max_len)
-        return ch_err_set(err, CONFHUB_ETOOBIG, "%s name is %zu bytes, over the limit of %zu",
-                          what, len, max_len);
+        return ch_err_set(err, CONFHUB_ETOOBIG, "%s name is %zu bytes, over the limit of %zu", what,
+                          len, max_len);
     if (!ch_names_utf8_valid(name, len))
         return ch_err_set(err, CONFHUB_EINVAL, "%s name is not valid UTF-8", what);
     for (size_t i = 0; i < len; i++) {
@@ -68,8 +68,7 @@ enum confhub_status ch_names_check(const char *what, const char *name, size_t le
             return ch_err_set(err, CONFHUB_EINVAL, "%s name contains '/' at byte %zu", what, i);
     }
     if ((len == 1 && name[0] == '.') || (len == 2 && memcmp(name, "..", 2) == 0))
-        return ch_err_set(err, CONFHUB_EINVAL, "%s name '%.*s' is reserved", what, (int)len,
-                          name);
+        return ch_err_set(err, CONFHUB_EINVAL, "%s name '%.*s' is reserved", what, (int)len, name);
     if (len == 1 && name[0] == '@')
         return ch_err_set(err, CONFHUB_EINVAL,
                           "%s name '@' is reserved for list and scalar sections", what);
@@ -87,8 +86,8 @@ static int hex_value(char c)
     return -1;
 }
 
-enum confhub_status ch_names_percent_decode(const char *src, size_t len, char *out,
-                                            size_t *out_len, struct ch_err *err)
+enum confhub_status ch_names_percent_decode(const char *src, size_t len, char *out, size_t *out_len,
+                                            struct ch_err *err)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {

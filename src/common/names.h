@@ -19,8 +19,8 @@
 
 /* Checks name[0..len) against the rules; what names the kind ("key") for the message.
  * Returns CONFHUB_OK, CONFHUB_EINVAL or CONFHUB_ETOOBIG with err set. */
-enum confhub_status ch_names_check(const char *what, const char *name, size_t len,
-                                   size_t max_len, struct ch_err *err);
+enum confhub_status ch_names_check(const char *what, const char *name, size_t len, size_t max_len,
+                                   struct ch_err *err);
 
 /* Returns true when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool ch_names_utf8_valid(const char *s, size_t len);
@@ -28,7 +28,7 @@ bool ch_names_utf8_valid(const char *s, size_t len);
 /* Percent-decodes src[0..len) into out (at least len + 1 bytes), NUL-terminated.
  * OUT: *out_len is the decoded length. Returns CONFHUB_EINVAL on a bad escape ("%4" or "%zz")
  * or a decoded NUL byte. '+' is left as is (it is not a space in a path). */
-enum confhub_status ch_names_percent_decode(const char *src, size_t len, char *out,
-                                            size_t *out_len, struct ch_err *err);
+enum confhub_status ch_names_percent_decode(const char *src, size_t len, char *out, size_t *out_len,
+                                            struct ch_err *err);
 
 #endif

@@ -267,7 +267,22 @@ def test_restart_keeps_data():
     shutil.rmtree(srv.data_dir, ignore_errors=True)
 
 
+def test_empty_default():
+    with chtest.Server() as srv:
+        st, h, body = srv.json("GET", "/v1/ns/default")
+        tap.eq((st, body, h.get("x-confhub-revision")), (200, {}, "0"),
+               "the default namespace exists, empty, on a new server")
+        srv.json("PUT", "/v1/ns/alpha/s/k", "1")
+        srv.json("PUT", "/v1/ns/zeta/s/k", "1")
+        st, h, body = srv.json("GET", "/v1/namespaces")
+        tap.eq([n["name"] for n in body["namespaces"]], ["alpha", "default", "zeta"],
+               "an empty default is listed in its sorted place")
+        st, h, body = srv.json("GET", "/v1/ns/other")
+        tap.eq(st, 404, "other empty namespaces do not exist")
+
+
 def main():
+    test_empty_default()
     with chtest.Server(seed=EXAMPLE) as srv:
         test_reads(srv)
         test_not_found(srv)

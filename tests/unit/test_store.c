@@ -2,7 +2,7 @@
 /*
  * test_store.c: the SQLite store (store.h) against real files in a temporary directory.
  *
- * Failure paths are driven two ways:
+ * Failure paths are driven two ways, both from tests/lib/fault_vfs.h:
  *  - a fault-injecting SQLite VFS ("fault") wraps the default one; armed, it makes xWrite
  *    return SQLITE_FULL or xSync return SQLITE_IOERR_FSYNC, as a full or failing disk would;
  *  - SQLite's own allocator is routed through ch_malloc (main), so ch_alloc_fail_after(n)
@@ -24,242 +24,8 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "lib/fault_vfs.h"
 #include "store.h"
-
-/* ---- a fault-injecting VFS ---------------------------------------------------------------- */
-
-/* Countdowns: -1 is off; n >= 0 lets n more calls through, then every call fails until the
- * test disarms it (a full disk stays full). Tests are single-threaded. */
-static long write_countdown = -1;
-static long sync_countdown = -1;
-static int n_faults; /* how many calls were failed since the last arm() */
-
-static sqlite3_vfs *real_vfs;
-static sqlite3_vfs fault_vfs;
-static sqlite3_io_methods fault_io;
-
-struct fault_file {
-    sqlite3_file base;  /* pMethods = &fault_io */
-    sqlite3_file *real; /* the real file, stored right after this struct */
-};
-
-static sqlite3_file *real_file(sqlite3_file *f)
-{
-    return ((struct fault_file *)f)->real;
-}
-
-static bool fire(long *countdown)
-{
-    if (*countdown < 0)
-        return false;
-    if (*countdown > 0) {
-        (*countdown)--;
-        return false;
-    }
-    n_faults++;
-    return true;
-}
-
-static void arm(long writes, long syncs)
-{
-    write_countdown = writes;
-    sync_countdown = syncs;
-    n_faults = 0;
-}
-
-static int f_close(sqlite3_file *f)
-{
-    return real_file(f)->pMethods->xClose(real_file(f));
-}
-
-static int f_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 ofs)
-{
-    return real_file(f)->pMethods->xRead(real_file(f), buf, amt, ofs);
-}
-
-static int f_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 ofs)
-{
-    if (fire(&write_countdown))
-        return SQLITE_FULL;
-    return real_file(f)->pMethods->xWrite(real_file(f), buf, amt, ofs);
-}
-
-static int f_truncate(sqlite3_file *f, sqlite3_int64 size)
-{
-    return real_file(f)->pMethods->xTruncate(real_file(f), size);
-}
-
-static int f_sync(sqlite3_file *f, int flags)
-{
-    if (fire(&sync_countdown))
-        return SQLITE_IOERR_FSYNC;
-    return real_file(f)->pMethods->xSync(real_file(f), flags);
-}
-
-static int f_file_size(sqlite3_file *f, sqlite3_int64 *size)
-{
-    return real_file(f)->pMethods->xFileSize(real_file(f), size);
-}
-
-static int f_lock(sqlite3_file *f, int lock)
-{
-    return real_file(f)->pMethods->xLock(real_file(f), lock);
-}
-
-static int f_unlock(sqlite3_file *f, int lock)
-{
-    return real_file(f)->pMethods->xUnlock(real_file(f), lock);
-}
-
-static int f_check_reserved(sqlite3_file *f, int *out)
-{
-    return real_file(f)->pMethods->xCheckReservedLock(real_file(f), out);
-}
-
-static int f_file_control(sqlite3_file *f, int op, void *arg)
-{
-    return real_file(f)->pMethods->xFileControl(real_file(f), op, arg);
-}
-
-static int f_sector_size(sqlite3_file *f)
-{
-    return real_file(f)->pMethods->xSectorSize(real_file(f));
-}
-
-static int f_device_characteristics(sqlite3_file *f)
-{
-    return real_file(f)->pMethods->xDeviceCharacteristics(real_file(f));
-}
-
-static int f_shm_map(sqlite3_file *f, int page, int page_size, int extend, void volatile **out)
-{
-    return real_file(f)->pMethods->xShmMap(real_file(f), page, page_size, extend, out);
-}
-
-static int f_shm_lock(sqlite3_file *f, int offset, int n, int flags)
-{
-    return real_file(f)->pMethods->xShmLock(real_file(f), offset, n, flags);
-}
-
-static void f_shm_barrier(sqlite3_file *f)
-{
-    real_file(f)->pMethods->xShmBarrier(real_file(f));
-}
-
-static int f_shm_unmap(sqlite3_file *f, int delete_flag)
-{
-    return real_file(f)->pMethods->xShmUnmap(real_file(f), delete_flag);
-}
-
-static int f_fetch(sqlite3_file *f, sqlite3_int64 ofs, int amt, void **out)
-{
-    return real_file(f)->pMethods->xFetch(real_file(f), ofs, amt, out);
-}
-
-static int f_unfetch(sqlite3_file *f, sqlite3_int64 ofs, void *p)
-{
-    return real_file(f)->pMethods->xUnfetch(real_file(f), ofs, p);
-}
-
-static int f_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
-{
-    struct fault_file *ff = (struct fault_file *)file;
-    (void)vfs;
-    ff->real = (sqlite3_file *)(ff + 1);
-    int rc = real_vfs->xOpen(real_vfs, name, ff->real, flags, out_flags);
-    /* SQLite calls xClose only when pMethods is set, so mirror the real file's state. */
-    ff->base.pMethods = ff->real->pMethods ? &fault_io : NULL;
-    if (ff->real->pMethods)
-        fault_io.iVersion = ff->real->pMethods->iVersion;
-    return rc;
-}
-
-static int register_fault_vfs(void)
-{
-    real_vfs = sqlite3_vfs_find(NULL);
-    if (!real_vfs)
-        return SQLITE_ERROR;
-    fault_io = (sqlite3_io_methods){
-        .iVersion = 3,
-        .xClose = f_close,
-        .xRead = f_read,
-        .xWrite = f_write,
-        .xTruncate = f_truncate,
-        .xSync = f_sync,
-        .xFileSize = f_file_size,
-        .xLock = f_lock,
-        .xUnlock = f_unlock,
-        .xCheckReservedLock = f_check_reserved,
-        .xFileControl = f_file_control,
-        .xSectorSize = f_sector_size,
-        .xDeviceCharacteristics = f_device_characteristics,
-        .xShmMap = f_shm_map,
-        .xShmLock = f_shm_lock,
-        .xShmBarrier = f_shm_barrier,
-        .xShmUnmap = f_shm_unmap,
-        .xFetch = f_fetch,
-        .xUnfetch = f_unfetch,
-    };
-    /* Everything but xOpen (names, access, time, randomness) is the real VFS's. */
-    fault_vfs = *real_vfs;
-    fault_vfs.pNext = NULL;
-    fault_vfs.zName = "fault";
-    fault_vfs.szOsFile = (int)sizeof(struct fault_file) + real_vfs->szOsFile;
-    fault_vfs.xOpen = f_open;
-    return sqlite3_vfs_register(&fault_vfs, 0);
-}
-
-/* ---- SQLite's allocator through ch_malloc ------------------------------------------------- */
-
-/* Each block carries its size in a 16-byte header (keeps malloc's alignment), for xSize. */
-#define HDR 16
-
-static void *mem_malloc(int n)
-{
-    unsigned char *p = ch_malloc((size_t)n + HDR);
-    if (!p)
-        return NULL;
-    memcpy(p, &n, sizeof(n));
-    return p + HDR;
-}
-
-static void mem_free(void *p)
-{
-    if (p)
-        ch_free((unsigned char *)p - HDR);
-}
-
-static void *mem_realloc(void *p, int n)
-{
-    unsigned char *q = ch_realloc((unsigned char *)p - HDR, (size_t)n + HDR);
-    if (!q)
-        return NULL;
-    memcpy(q, &n, sizeof(n));
-    return q + HDR;
-}
-
-static int mem_size(void *p)
-{
-    int n;
-    memcpy(&n, (unsigned char *)p - HDR, sizeof(n));
-    return n;
-}
-
-static int mem_roundup(int n)
-{
-    return (n + 7) & ~7;
-}
-
-static int mem_init(void *app)
-{
-    (void)app;
-    return SQLITE_OK;
-}
-
-static void mem_shutdown(void *app)
-{
-    (void)app;
-}
 
 /* ---- fixture and helpers ------------------------------------------------------------------ */
 
@@ -281,7 +47,7 @@ static int setup(void **state)
     }
     snprintf(fx->path, sizeof(fx->path), "%s/confhub.db", fx->dir);
     snprintf(fx->uri, sizeof(fx->uri), "sqlite:%s", fx->path);
-    arm(-1, -1);
+    ch_test_fault_arm(-1, -1);
     ch_alloc_fail_after(-1);
     *state = fx;
     return 0;
@@ -294,7 +60,7 @@ static int teardown(void **state)
     struct dirent *de;
     char file[512];
 
-    arm(-1, -1);
+    ch_test_fault_arm(-1, -1);
     ch_alloc_fail_after(-1);
     while (d && (de = readdir(d)) != NULL) {
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -601,10 +367,10 @@ static void check_fault_then_recovery(struct fixture *fx, long writes, long sync
 
     commit_first(store);
     dump_db(fx->path, before, sizeof(before));
-    arm(writes, syncs);
+    ch_test_fault_arm(writes, syncs);
     assert_int_equal(commit_second_batch(store, &err), CONFHUB_EIO);
-    assert_true(n_faults > 0);
-    arm(-1, -1);
+    assert_true(ch_test_fault_faults_count() > 0);
+    ch_test_fault_arm(-1, -1);
     assert_non_null(strstr(err.msg, "cannot commit revisions 2-3: "));
     assert_non_null(strstr(err.msg, expect_msg));
 
@@ -648,9 +414,9 @@ static void test_store_commit_fault_torture(void **state)
         enum confhub_status status = CONFHUB_EIO;
         long n;
         for (n = 0; n < 1000 && status != CONFHUB_OK; n++) {
-            arm(kind == 0 ? n : -1, kind == 1 ? n : -1);
+            ch_test_fault_arm(kind == 0 ? n : -1, kind == 1 ? n : -1);
             status = commit_second_batch(store, &err);
-            arm(-1, -1);
+            ch_test_fault_arm(-1, -1);
             if (status != CONFHUB_OK) {
                 assert_int_equal(status, CONFHUB_EIO);
                 dump_db(fx->path, after, sizeof(after));
@@ -875,8 +641,6 @@ static void test_store_commit_alloc_torture(void **state)
 
 int main(void)
 {
-    static const sqlite3_mem_methods mem = {mem_malloc,  mem_free, mem_realloc,  mem_size,
-                                            mem_roundup, mem_init, mem_shutdown, NULL};
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_open_creates_and_migrates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_open_missing_file_without_create_fails, setup,
@@ -904,10 +668,10 @@ int main(void)
     };
 
     /* Must happen before SQLite initialises itself, that is, before any other SQLite call. */
-    if (sqlite3_config(SQLITE_CONFIG_MALLOC, &mem) != SQLITE_OK)
+    if (ch_test_fault_route_sqlite_malloc() != SQLITE_OK)
         return 1;
     ch_log_min_level = CH_LOG_WARN; /* keep migration notices out of the test output */
-    if (register_fault_vfs() != SQLITE_OK)
+    if (ch_test_fault_register() != SQLITE_OK)
         return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
