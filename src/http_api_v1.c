@@ -398,8 +398,7 @@ enum confhub_status ch_api_import(struct ch_req *req, struct ch_resp *resp, stru
     w->dry_run = query_flag(req, "dry_run");
     rc = parse_conditions(req, w, err);
     if (rc == CONFHUB_OK)
-        rc = ch_format_parse(fmt, "request body", req->body, req->body_len, &opts, &w->value,
-                             err);
+        rc = ch_format_parse(fmt, "request body", req->body, req->body_len, &opts, &w->value, err);
     if (rc == CONFHUB_OK && !json_is_object(w->value))
         rc = ch_err_set(err, CONFHUB_EINVAL,
                         "an imported document must be a mapping of sections, not %s",
@@ -440,8 +439,8 @@ enum confhub_status ch_api_export(struct ch_req *req, struct ch_resp *resp, stru
     if (rc != CONFHUB_OK && rc != CONFHUB_ENOMEM) {
         char why[sizeof(err->msg)];
         snprintf(why, sizeof(why), "%s", err->msg);
-        return ch_err_set(err, rc, "namespace '%s' cannot be exported as %s: %s",
-                          req->params[0], ch_format_name(fmt), why);
+        return ch_err_set(err, rc, "namespace '%s' cannot be exported as %s: %s", req->params[0],
+                          ch_format_name(fmt), why);
     }
     if (rc != CONFHUB_OK)
         return rc;

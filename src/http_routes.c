@@ -3,7 +3,8 @@
  * http_routes.c: THE route table, the dispatcher, and the one place where a status becomes
  * an HTTP status code and an error body (STYLE B8).
  *
- * The dispatcher, in order: match method and path (404, or 405 with Allow); refuse a body on a
+ * The dispatcher, in order: match method and path, the most specific pattern winning so a
+ * literal segment shadows a capture (404, or 405 with Allow); refuse a body on a
  * route that takes none and a media type that is not JSON (415); percent-decode and validate
  * the captures as names; enter a read section for RT_READ routes; call the handler; turn its
  * status into the answer; write the access-log line. Handlers never pick an HTTP status for
@@ -19,8 +20,8 @@
 #include "http_int.h"
 
 enum route_flags {
-    RT_READ = 1 << 0,  /* served from the in-memory model inside a read section */
-    RT_WRITE = 1 << 1, /* goes to the writer thread */
+    RT_READ = 1 << 0,    /* served from the in-memory model inside a read section */
+    RT_WRITE = 1 << 1,   /* goes to the writer thread */
     RT_TEXT = 1 << 2,    /* answers text/plain (health checks) */
     RT_ANY_BODY = 1 << 3 /* the body may be any text format (import); the handler checks it */
 };
@@ -137,21 +138,6 @@ static int match(const char *pattern, const char *path, size_t path_len, h2o_iov
     return *p == '\0' && s == end ? literals : -1;
 }
 
-/* The specificity of the best-matching patterns for path (see match), or -1 for none. A path
- * is served only by its most specific patterns, so a literal route shadows a capture. */
-static int best_match(const char *path, size_t path_len)
-{
-    int best = -1;
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        h2o_iovec_t caps[HTTP_MAX_PARAMS];
-        size_t n;
-        int m = match(routes[i].pattern, path, path_len, caps, &n);
-        if (m > best)
-            best = m;
-    }
-    return best;
-}
-
 static bool method_is(const h2o_req_t *req, const char *method)
 {
     size_t len = strlen(method);
@@ -165,13 +151,30 @@ static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *val
     h2o_add_header(&req->pool, &req->res.headers, token, NULL, value, len);
 }
 
-static void add_revision_header(struct http_loop *loop, h2o_req_t *req, int64_t rev)
+/* Writes v in decimal at out (room for 20 digits) and returns the length. snprintf costs more
+ * than the rest of a read's bookkeeping, and every answer carries two of these numbers. */
+static size_t format_i64(char *out, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+static void add_revision_header(h2o_req_t *req, int64_t rev)
 {
     char *buf = h2o_mem_alloc_pool(&req->pool, 24);
-    int len = snprintf(buf, 24, "%" PRId64, rev);
+    size_t len = format_i64(buf, rev);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-confhub-revision"), 0,
-                          "X-Confhub-Revision", buf, (size_t)len);
-    (void)loop;
+                          "X-Confhub-Revision", buf, len);
 }
 
 static void access_log(struct http_loop *loop, h2o_req_t *req, int status, size_t bytes,
@@ -208,10 +211,12 @@ static void send_answer(struct http_loop *loop, h2o_req_t *req, int status,
     req->res.status = status;
     req->res.reason = reason_of(status);
     add_header(req, H2O_TOKEN_CONTENT_TYPE, content_type, strlen(content_type));
-    add_revision_header(loop, req, rev);
+    add_revision_header(req, rev);
     if (etag >= 0) {
         char *buf = h2o_mem_alloc_pool(&req->pool, 24);
-        int n = snprintf(buf, 24, "\"%" PRId64 "\"", etag);
+        size_t n = 1 + format_i64(buf + 1, etag);
+        buf[0] = '"';
+        buf[n++] = '"';
         add_header(req, H2O_TOKEN_ETAG, buf, (size_t)n);
     }
     access_log(loop, req, status, len, start_us, rev);
@@ -338,7 +343,7 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
     size_t n_caps = 0, path_len;
     const char *path = h2o_req->path.base;
     const char *q;
-    int best;
+    int best = -1;
     enum confhub_status rc;
 
     ch_err_clear(&err);
@@ -347,12 +352,19 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
     r.query = q ? q + 1 : "";
     r.query_len = q ? h2o_req->path.len - path_len - 1 : 0;
 
-    best = best_match(path, path_len);
-    for (size_t i = 0; best >= 0 && i < N_ROUTES; i++) {
-        if (method_is(h2o_req, routes[i].method) &&
-            match(routes[i].pattern, path, path_len, caps, &n_caps) == best) {
+    /* One pass: the first route with the best specificity and this method. */
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        h2o_iovec_t c[HTTP_MAX_PARAMS];
+        size_t n = 0;
+        int m = match(routes[i].pattern, path, path_len, c, &n);
+        if (m > best) {
+            best = m;
+            route = NULL;
+        }
+        if (m == best && m >= 0 && !route && method_is(h2o_req, routes[i].method)) {
             route = &routes[i];
-            break;
+            memcpy(caps, c, sizeof(c));
+            n_caps = n;
         }
     }
     if (!route) {
@@ -440,9 +452,9 @@ static json_t *write_answer(const struct ch_write *w)
     if (is_delete)
         return json_pack("{s:I}", "revision", (json_int_t)w->revision);
     if (w->op == CH_WRITE_PUT_KEY)
-        return json_pack("{s:I,s:I,s:I,s:b}", "revision", (json_int_t)w->revision,
-                         "mod_revision", (json_int_t)w->mod_rev, "version",
-                         (json_int_t)w->version, "changed", w->changed);
+        return json_pack("{s:I,s:I,s:I,s:b}", "revision", (json_int_t)w->revision, "mod_revision",
+                         (json_int_t)w->mod_rev, "version", (json_int_t)w->version, "changed",
+                         w->changed);
     return json_pack("{s:I,s:I,s:b}", "revision", (json_int_t)w->revision, "mod_revision",
                      (json_int_t)w->mod_rev, "changed", w->changed);
 }

@@ -22,9 +22,9 @@
 #include "common/alloc.h"
 #include "common/fileio.h"
 #include "common/json_util.h"
+#include "common/log.h"
 #include "common/names.h"
 #include "formats/format.h"
-#include "common/log.h"
 #include "http_server.h"
 #include "limits_table.h"
 #include "model.h"
@@ -36,12 +36,12 @@
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DATA   "./data"
 #define MAX_SEED_BYTES (256u << 20)
-#define MAX_SEEDS 64
+#define MAX_SEEDS      64
 
 struct serve_opts {
     const char *listen;
     const char *data_dir;
-    const char *store_uri; /* overrides data_dir */
+    const char *store_uri;        /* overrides data_dir */
     const char *seeds[MAX_SEEDS]; /* "FILE" or "NS=FILE", in order */
     size_t n_seeds;
     const char *access_log;
@@ -117,9 +117,8 @@ static enum confhub_status read_seed(const char *spec, const struct ch_limits *l
 }
 
 /* Loads every seed in one revision, as one transaction (the store is known to be empty). */
-static enum confhub_status apply_seeds(struct ch_service *svc, const char *const *seeds,
-                                       size_t n, const struct ch_limits *limits,
-                                       struct ch_err *err)
+static enum confhub_status apply_seeds(struct ch_service *svc, const char *const *seeds, size_t n,
+                                       const struct ch_limits *limits, struct ch_err *err)
 {
     json_t *ops = json_array();
     struct ch_txn *txn = NULL;
