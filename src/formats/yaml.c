@@ -163,6 +163,50 @@ static enum kind resolve_plain(const char *s, size_t len)
 
 /* ================================================================ reading */
 
+struct out {
+    char *p;     /* ch_malloc'd text, NUL-terminated while not failed */
+    size_t len;  /* bytes used, without the NUL */
+    size_t cap;  /* bytes allocated */
+    bool failed; /* an allocation failed: everything after is dropped */
+};
+
+static void put(struct out *o, const char *s, size_t len)
+{
+    if (o->failed)
+        return;
+    if (o->len + len + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 256;
+        char *p;
+        while (cap < o->len + len + 1)
+            cap *= 2;
+        p = ch_realloc(o->p, cap);
+        if (!p) {
+            o->failed = true;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
+    }
+    memcpy(o->p + o->len, s, len);
+    o->len += len;
+    o->p[o->len] = '\0';
+}
+
+static void puts_(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void indent(struct out *o, size_t n)
+{
+    static const char spaces[] = "                                ";
+    while (n > 0) {
+        size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
+        put(o, spaces, k);
+        n -= k;
+    }
+}
+
 struct frame {
     json_t *value;  /* the mapping or sequence being filled (owned) */
     bool is_map;    /* mapping (else sequence) */
@@ -393,25 +437,48 @@ static enum confhub_status unsupported_tag(struct ctx *c, const char *tag,
                    tag, where(c, buf, sizeof(buf)));
 }
 
-/* Builds the value of a scalar: plain scalars by the core schema, tagged ones by their tag,
- * everything else as a string. OUT: *out (a new reference) and *kind_out. */
-static enum confhub_status scalar_value(struct ctx *c, struct fy_event *ev, json_t **out,
-                                        enum kind *kind_out)
+/* The text of a scalar token, assembled from libfyaml's chunks. fy_token_get_text() is not
+ * used: libfyaml 0.7.12 leaks and truncates its cached copy of some block scalars with
+ * whitespace-only trailing lines (found by fuzz_yaml_import; the chunks are right).
+ * OUT: *text (ch_malloc'd, NUL-terminated) and *len. */
+static enum confhub_status scalar_text(struct ctx *c, struct fy_token *tok, char **text,
+                                       size_t *len)
+{
+    struct fy_token_iter *iter = fy_token_iter_create(tok);
+    const struct fy_iter_chunk *chunk = NULL;
+    struct out o = {0};
+    int ferr = 0;
+
+    if (!iter)
+        return no_memory(c);
+    while ((chunk = fy_token_iter_chunk_next(iter, chunk, &ferr)) != NULL)
+        put(&o, chunk->str, chunk->len);
+    fy_token_iter_destroy(iter);
+    put(&o, "", 0); /* allocates the empty string too */
+    if (o.failed || ferr) {
+        ch_free(o.p);
+        return ferr ? fail_at(c, CONFHUB_EINVAL, NULL, "cannot read a scalar") : no_memory(c);
+    }
+    *text = o.p;
+    *len = o.len;
+    return CONFHUB_OK;
+}
+
+/* Builds the value of the scalar text[0..len): plain scalars by the core schema, tagged ones by
+ * their tag, everything else as a string. OUT: *out (a new reference) and *kind_out. */
+static enum confhub_status scalar_value(struct ctx *c, struct fy_event *ev, const char *text,
+                                        size_t len, json_t **out, enum kind *kind_out)
 {
     const struct fy_mark *mark = fy_event_start_mark(ev);
     struct fy_token *tok = ev->scalar.value;
     enum confhub_status rc;
-    const char *text, *tag;
-    char buf[240], small[64], *copy = NULL;
+    const char *tag;
+    char buf[240];
     enum kind kind;
-    size_t len;
     int64_t i = 0;
     double d;
     bool b = false, fits = true;
 
-    text = fy_token_get_text(tok, &len);
-    if (!text)
-        return no_memory(c);
     rc = tag_text(c, ev->scalar.tag, &tag);
     if (rc != CONFHUB_OK)
         return rc;
@@ -460,16 +527,7 @@ static enum confhub_status scalar_value(struct ctx *c, struct fy_event *ev, json
             return fail_at(c, CONFHUB_EINVAL, mark,
                            "%.*s%s cannot be stored: JSON has no infinity or NaN", (int)len, text,
                            where(c, buf, sizeof(buf)));
-        if (len < sizeof(small)) {
-            memcpy(small, text, len);
-            small[len] = '\0';
-        } else {
-            copy = ch_strndup(text, len);
-            if (!copy)
-                return no_memory(c);
-        }
-        d = strtod(copy ? copy : small, NULL);
-        ch_free(copy);
+        d = strtod(text, NULL); /* text is NUL-terminated (scalar_text) */
         if (isinf(d))
             return fail_at(c, CONFHUB_EINVAL, mark, "number %.*s%s does not fit a double",
                            (int)(len > 60 ? 60 : len), text, where(c, buf, sizeof(buf)));
@@ -498,36 +556,40 @@ static enum confhub_status on_scalar(struct ctx *c, struct fy_event *ev)
     const struct fy_mark *mark = fy_event_start_mark(ev);
     enum confhub_status rc;
     json_t *v = NULL;
+    char *text = NULL;
+    size_t len = 0, n_bytes;
     enum kind kind;
     long anchor;
-    size_t n_bytes;
 
     rc = add_anchor(c, ev->scalar.anchor, &anchor);
     if (rc == CONFHUB_OK)
-        rc = scalar_value(c, ev, &v, &kind);
+        rc = scalar_text(c, ev->scalar.value, &text, &len);
+    if (rc == CONFHUB_OK)
+        rc = scalar_value(c, ev, text, len, &v, &kind);
     if (rc != CONFHUB_OK)
-        return rc;
+        goto done;
     n_bytes = json_is_string(v) ? json_string_length(v) : 0;
     complete_anchor(c, anchor, v, 1, n_bytes, 0);
-    if (at_key(c)) {
-        if (kind != K_STR) {
-            char what[160];
-            size_t len;
-            const char *text = fy_token_get_text(ev->scalar.value, &len);
-            if (kind == K_NULL && len == 0)
-                snprintf(what, sizeof(what), "null (an empty key)");
-            else
-                snprintf(what, sizeof(what), "the %s %.*s (quote it: \"%.*s\")", kind_name(kind),
-                         (int)(len > 40 ? 40 : len), text ? text : "", (int)(len > 40 ? 40 : len),
-                         text ? text : "");
-            json_decref(v);
-            return not_string_key(c, what, mark);
-        }
+    if (!at_key(c)) {
+        rc = attach(c, v, 1, n_bytes, 0);
+        v = NULL; /* attach() consumed it */
+    } else if (kind != K_STR) {
+        char what[160];
+        int shown = (int)(len > 40 ? 40 : len);
+        if (kind == K_NULL && len == 0)
+            snprintf(what, sizeof(what), "null (an empty key)");
+        else
+            snprintf(what, sizeof(what), "the %s %.*s (quote it: \"%.*s\")", kind_name(kind), shown,
+                     text, shown, text);
+        rc = not_string_key(c, what, mark);
+    } else {
         rc = set_key(c, json_string_value(v), json_string_length(v), mark);
-        json_decref(v);
-        return rc;
     }
-    return attach(c, v, 1, n_bytes, 0);
+
+done:
+    json_decref(v);
+    ch_free(text);
+    return rc;
 }
 
 static enum confhub_status on_alias(struct ctx *c, struct fy_event *ev)
@@ -831,50 +893,6 @@ done:
 }
 
 /* ================================================================ writing */
-
-struct out {
-    char *p;     /* ch_malloc'd text, NUL-terminated while not failed */
-    size_t len;  /* bytes used, without the NUL */
-    size_t cap;  /* bytes allocated */
-    bool failed; /* an allocation failed: everything after is dropped */
-};
-
-static void put(struct out *o, const char *s, size_t len)
-{
-    if (o->failed)
-        return;
-    if (o->len + len + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        char *p;
-        while (cap < o->len + len + 1)
-            cap *= 2;
-        p = ch_realloc(o->p, cap);
-        if (!p) {
-            o->failed = true;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, len);
-    o->len += len;
-    o->p[o->len] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void indent(struct out *o, size_t n)
-{
-    static const char spaces[] = "                                ";
-    while (n > 0) {
-        size_t k = n < sizeof(spaces) - 1 ? n : sizeof(spaces) - 1;
-        put(o, spaces, k);
-        n -= k;
-    }
-}
 
 /* Decodes the UTF-8 sequence at s[0..len) (valid: jansson checked it). OUT: *cp. Returns its
  * length in bytes. */
