@@ -727,7 +727,8 @@ static enum confhub_status parse_simple_key(struct cursor *c, struct keypath *k)
         k->parts = grown;
         k->cap = cap;
     }
-    k->parts[k->n] = (struct key_part){.off = k->bytes.len, .len = len, .pos = (size_t)(at - c->start)};
+    k->parts[k->n] =
+        (struct key_part){.off = k->bytes.len, .len = len, .pos = (size_t)(at - c->start)};
     if (!ch_toml_buf_add(&k->bytes, s, len))
         return fail_nomem(c);
     k->n++;
@@ -783,16 +784,11 @@ static const char *describe_key(const struct keypath *k, size_t n, char *buf, si
 static const char *type_name(const struct ch_toml_value *v)
 {
     static const char *const names[] = {
-        [CH_TOML_STRING] = "string",
-        [CH_TOML_INTEGER] = "integer",
-        [CH_TOML_FLOAT] = "float",
-        [CH_TOML_BOOL] = "boolean",
-        [CH_TOML_DATETIME] = "date-time",
-        [CH_TOML_DATETIME_LOCAL] = "local date-time",
-        [CH_TOML_DATE_LOCAL] = "local date",
-        [CH_TOML_TIME_LOCAL] = "local time",
-        [CH_TOML_ARRAY] = "array",
-        [CH_TOML_TABLE] = "table",
+        [CH_TOML_STRING] = "string",         [CH_TOML_INTEGER] = "integer",
+        [CH_TOML_FLOAT] = "float",           [CH_TOML_BOOL] = "boolean",
+        [CH_TOML_DATETIME] = "date-time",    [CH_TOML_DATETIME_LOCAL] = "local date-time",
+        [CH_TOML_DATE_LOCAL] = "local date", [CH_TOML_TIME_LOCAL] = "local time",
+        [CH_TOML_ARRAY] = "array",           [CH_TOML_TABLE] = "table",
     };
     if (v->type == CH_TOML_ARRAY && v->origin == CH_TOML_ARRAY_OF_TABLES)
         return "array of tables";
@@ -803,8 +799,8 @@ static const char *type_name(const struct ch_toml_value *v)
 
 /* Creates an empty table of the given origin under key part i of k in t. */
 static enum confhub_status add_table(struct cursor *c, struct ch_toml_value *t,
-                                     const struct keypath *k, size_t i,
-                                     enum ch_toml_origin origin, struct ch_toml_value **out)
+                                     const struct keypath *k, size_t i, enum ch_toml_origin origin,
+                                     struct ch_toml_value **out)
 {
     struct ch_toml_value *v = ch_toml_value_new(CH_TOML_TABLE, k->parts[i].pos);
     if (!v || ch_toml_table_add(t, part_ptr(k, i), k->parts[i].len, v) != CONFHUB_OK) {
@@ -877,8 +873,7 @@ static enum confhub_status parse_datetime(struct cursor *c, struct ch_toml_value
             return rc;
     } else {
         if (!read_fixed_digits(c, 4, &year) || !accept(c, '-') ||
-            !read_fixed_digits(c, 2, &month) || !accept(c, '-') ||
-            !read_fixed_digits(c, 2, &day))
+            !read_fixed_digits(c, 2, &month) || !accept(c, '-') || !read_fixed_digits(c, 2, &day))
             return fail(c, s, "expected a date as YYYY-MM-DD");
         if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month))
             return fail(c, s, "date %04d-%02d-%02d does not exist", year, month, day);
@@ -963,7 +958,10 @@ static enum confhub_status parse_radix_integer(struct cursor *c, const char *s, 
 
     c->p += 2;
     c->sbuf.len = 0;
-    rc = scan_digits(c, base == 16 ? is_hex_digit : base == 8 ? is_octal_digit : is_binary_digit,
+    rc = scan_digits(c,
+                     base == 16  ? is_hex_digit
+                     : base == 8 ? is_octal_digit
+                                 : is_binary_digit,
                      "digits after the prefix");
     if (rc != CONFHUB_OK)
         return rc;
@@ -1001,8 +999,8 @@ static enum confhub_status parse_number(struct cursor *c, struct ch_toml_value *
         real = *c->p == 'i' ? INFINITY : NAN;
         real = negative ? -real : real;
         c->p += 3;
-    } else if (peek(c) == '0' && (peek_at(c, 1) == 'x' || peek_at(c, 1) == 'o' ||
-                                  peek_at(c, 1) == 'b')) {
+    } else if (peek(c) == '0' &&
+               (peek_at(c, 1) == 'x' || peek_at(c, 1) == 'o' || peek_at(c, 1) == 'b')) {
         if (c->p != s)
             return fail(c, s, "hexadecimal, octal and binary integers cannot have a sign");
         rc = parse_radix_integer(c, s, &integer);
@@ -1065,8 +1063,7 @@ static enum confhub_status parse_number(struct cursor *c, struct ch_toml_value *
 
 /* ------------------------------------------------------------------ values ---- */
 
-static enum confhub_status parse_value(struct cursor *c, size_t depth,
-                                       struct ch_toml_value **out);
+static enum confhub_status parse_value(struct cursor *c, size_t depth, struct ch_toml_value **out);
 static enum confhub_status parse_keyval(struct cursor *c, struct ch_toml_value *table,
                                         size_t depth);
 
@@ -1156,8 +1153,7 @@ done:
 }
 
 /* val = string / boolean / array / inline-table / date-time / float / integer */
-static enum confhub_status parse_value(struct cursor *c, size_t depth,
-                                       struct ch_toml_value **out)
+static enum confhub_status parse_value(struct cursor *c, size_t depth, struct ch_toml_value **out)
 {
     const char *s = c->p;
     size_t pos = (size_t)(s - c->start);
@@ -1170,8 +1166,7 @@ static enum confhub_status parse_value(struct cursor *c, size_t depth,
         rc = parse_string(c);
         if (rc != CONFHUB_OK)
             return rc;
-        *out = ch_toml_string_new(CH_TOML_STRING, c->sbuf.ptr ? c->sbuf.ptr : "", c->sbuf.len,
-                                  pos);
+        *out = ch_toml_string_new(CH_TOML_STRING, c->sbuf.ptr ? c->sbuf.ptr : "", c->sbuf.len, pos);
         return *out ? CONFHUB_OK : fail_nomem(c);
     case '[':
         return parse_array(c, depth, out);
@@ -1234,9 +1229,10 @@ static enum confhub_status resolve_dotted(struct cursor *c, struct ch_toml_value
                         "table '%s' is defined by a [header]; dotted keys cannot add to it",
                         describe_key(k, i + 1, what, sizeof(what)));
         } else {
-            return fail(c, part_at(c, k, i), "key '%s' is already an %s%s",
+            return fail(c, part_at(c, k, i), "key '%s' is already %s%s",
                         describe_key(k, i + 1, what, sizeof(what)),
-                        child->type == CH_TOML_TABLE ? "" : "a value of type ", type_name(child));
+                        child->type == CH_TOML_TABLE ? "an " : "a value of type ",
+                        type_name(child));
         }
         t = child;
     }
@@ -1248,8 +1244,7 @@ static enum confhub_status resolve_dotted(struct cursor *c, struct ch_toml_value
 }
 
 /* keyval = key keyval-sep val, added to table (at depth `depth`). */
-static enum confhub_status parse_keyval(struct cursor *c, struct ch_toml_value *table,
-                                        size_t depth)
+static enum confhub_status parse_keyval(struct cursor *c, struct ch_toml_value *table, size_t depth)
 {
     struct keypath k = {0};
     struct ch_toml_value *target = NULL, *val = NULL;
@@ -1269,8 +1264,7 @@ static enum confhub_status parse_keyval(struct cursor *c, struct ch_toml_value *
     rc = parse_value(c, depth + k.n, &val);
     if (rc != CONFHUB_OK)
         goto done;
-    if (ch_toml_table_add(target, part_ptr(&k, k.n - 1), k.parts[k.n - 1].len, val) !=
-        CONFHUB_OK) {
+    if (ch_toml_table_add(target, part_ptr(&k, k.n - 1), k.parts[k.n - 1].len, val) != CONFHUB_OK) {
         rc = fail_nomem(c);
         goto done;
     }
@@ -1461,9 +1455,8 @@ static enum confhub_status read_doc(struct cursor *c, struct ch_toml_value **out
     return CONFHUB_OK;
 }
 
-enum confhub_status ch_toml_read(const char *name, const char *text, size_t len,
-                                 size_t max_depth, struct ch_toml_value **out,
-                                 struct ch_err *err)
+enum confhub_status ch_toml_read(const char *name, const char *text, size_t len, size_t max_depth,
+                                 struct ch_toml_value **out, struct ch_err *err)
 {
     struct cursor c;
     cursor_init(&c, name, text, len, max_depth, err);

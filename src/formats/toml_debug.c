@@ -8,8 +8,6 @@
  * string, integer, float, bool, datetime, datetime-local, date-local, time-local. They work on
  * the typed tree (toml_int.h), not on plain jansson documents, which would lose those types.
  */
-#include "formats/toml.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -18,20 +16,17 @@
 
 #include "common/alloc.h"
 #include "common/json_util.h"
+#include "formats/toml.h"
 #include "formats/toml_int.h"
 
 #define MAX_INPUT_BYTES (64u << 20)
 
 /* The tagged JSON names, indexed by enum ch_toml_type (scalars only). */
 static const char *const tag_names[] = {
-    [CH_TOML_STRING] = "string",
-    [CH_TOML_INTEGER] = "integer",
-    [CH_TOML_FLOAT] = "float",
-    [CH_TOML_BOOL] = "bool",
-    [CH_TOML_DATETIME] = "datetime",
-    [CH_TOML_DATETIME_LOCAL] = "datetime-local",
-    [CH_TOML_DATE_LOCAL] = "date-local",
-    [CH_TOML_TIME_LOCAL] = "time-local",
+    [CH_TOML_STRING] = "string",         [CH_TOML_INTEGER] = "integer",
+    [CH_TOML_FLOAT] = "float",           [CH_TOML_BOOL] = "bool",
+    [CH_TOML_DATETIME] = "datetime",     [CH_TOML_DATETIME_LOCAL] = "datetime-local",
+    [CH_TOML_DATE_LOCAL] = "date-local", [CH_TOML_TIME_LOCAL] = "time-local",
 };
 
 /* Reads all of in. OUT: *text (ch_malloc'd) and *len. */
@@ -71,7 +66,6 @@ static int exit_code(enum confhub_status rc)
 }
 
 /* ------------------------------------------------------------------ decode ---- */
-
 
 /* The typed tree under v as tagged JSON; NULL when out of memory. */
 static json_t *to_tagged(const struct ch_toml_value *v)
@@ -137,6 +131,7 @@ int ch_toml_debug_decode(FILE *in, FILE *out, FILE *errf)
     size_t len = 0;
     struct ch_toml_value *root = NULL;
     json_t *tagged = NULL;
+    char *json_text = NULL;
     enum confhub_status rc;
     int code = 1;
 
@@ -149,8 +144,14 @@ int ch_toml_debug_decode(FILE *in, FILE *out, FILE *errf)
         if (!tagged)
             rc = ch_err_set(&err, CONFHUB_ENOMEM, "out of memory");
     }
+    /* Rendered in memory first, so running out of memory is told apart from a write error. */
+    if (rc == CONFHUB_OK) {
+        json_text = json_dumps(tagged, JSON_COMPACT);
+        if (!json_text)
+            rc = ch_err_set(&err, CONFHUB_ENOMEM, "out of memory");
+    }
     if (rc == CONFHUB_OK &&
-        (json_dumpf(tagged, out, JSON_COMPACT) != 0 || fputc('\n', out) == EOF || fflush(out)))
+        (fputs(json_text, out) == EOF || fputc('\n', out) == EOF || fflush(out)))
         rc = ch_err_set(&err, CONFHUB_EIO, "cannot write the output");
     if (rc == CONFHUB_OK) {
         code = 0;
@@ -158,6 +159,7 @@ int ch_toml_debug_decode(FILE *in, FILE *out, FILE *errf)
         fprintf(errf, "confhub debug toml-decode: %s\n", err.msg);
         code = exit_code(rc);
     }
+    ch_free(json_text); /* jansson allocates through ch_malloc (ch_alloc_install_jansson) */
     json_decref(tagged);
     ch_toml_value_free(root);
     ch_free(text);

@@ -57,27 +57,31 @@ enum ch_toml_origin {
 struct ch_toml_value;
 
 struct ch_toml_entry {
-    char *key;                  /* owned; may hold NUL bytes (a "\u0000" escape) */
-    size_t key_len;             /* bytes in key */
-    struct ch_toml_value *val;  /* owned */
+    char *key;                 /* owned; may hold NUL bytes (a "\u0000" escape) */
+    size_t key_len;            /* bytes in key */
+    struct ch_toml_value *val; /* owned */
 };
 
 struct ch_toml_value {
     enum ch_toml_type type;
     enum ch_toml_origin origin; /* tables and arrays only */
     size_t pos;                 /* byte offset of the value in the source, for messages */
+
     union {
         int64_t integer;
         double real;
         bool boolean;
+
         struct {
             char *ptr;  /* owned, NUL-terminated; strings may also hold NUL bytes */
             size_t len; /* bytes, without the terminator */
         } str;          /* strings, and the date-time kinds as normalised RFC 3339 text */
+
         struct {
             struct ch_toml_value **items; /* owned */
             size_t n, cap;
         } arr;
+
         struct {
             struct ch_toml_entry *entries; /* owned, in insertion order */
             size_t n, cap;
@@ -114,9 +118,8 @@ enum confhub_status ch_toml_array_push(struct ch_toml_value *a, struct ch_toml_v
  * Reads a TOML document into a typed tree (the reader; toml.c). max_depth 0 means 64.
  * OUT: *out (a table; free with ch_toml_value_free) on success. Errors as ch_toml_parse.
  */
-enum confhub_status ch_toml_read(const char *name, const char *text, size_t len,
-                                 size_t max_depth, struct ch_toml_value **out,
-                                 struct ch_err *err);
+enum confhub_status ch_toml_read(const char *name, const char *text, size_t len, size_t max_depth,
+                                 struct ch_toml_value **out, struct ch_err *err);
 
 /*
  * Checks that text[0..len) is a date-time of the given kind as TOML writes it ('T' or ' '

@@ -14,8 +14,6 @@
  * Key order inside a table is kept, except that plain entries come before sub-tables, as TOML
  * requires.
  */
-#include "formats/toml.h"
-
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +21,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "formats/toml.h"
 #include "formats/toml_int.h"
 
 void ch_toml_format_float(double d, char *buf)
@@ -49,7 +48,7 @@ void ch_toml_format_float(double d, char *buf)
 /* ------------------------------------------------------------------ JSON to tree ---- */
 
 struct from_json_ctx {
-    size_t max_depth;      /* deepest table or array allowed; the root is depth 1 */
+    size_t max_depth;        /* deepest table or array allowed; the root is depth 1 */
     struct ch_toml_buf path; /* key path of the value being converted, for messages */
     struct ch_err *err;
 };
@@ -258,9 +257,8 @@ static bool write_table(struct writer *w, const struct ch_toml_value *t)
         const struct ch_toml_entry *e = &t->tab.entries[i];
         if (is_section(e->val))
             continue;
-        ok = ch_toml_buf_add_key(&w->out, e->key, e->key_len) &&
-             ch_toml_buf_adds(&w->out, " = ") && write_inline(&w->out, e->val) &&
-             ch_toml_buf_addc(&w->out, '\n');
+        ok = ch_toml_buf_add_key(&w->out, e->key, e->key_len) && ch_toml_buf_adds(&w->out, " = ") &&
+             write_inline(&w->out, e->val) && ch_toml_buf_addc(&w->out, '\n');
     }
     for (size_t i = 0; i < t->tab.n && ok; i++) {
         const struct ch_toml_entry *e = &t->tab.entries[i];
