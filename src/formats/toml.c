@@ -783,13 +783,21 @@ static const char *describe_key(const struct keypath *k, size_t n, char *buf, si
 
 static const char *type_name(const struct ch_toml_value *v)
 {
+    /* clang-format off */
     static const char *const names[] = {
-        [CH_TOML_STRING] = "string",         [CH_TOML_INTEGER] = "integer",
-        [CH_TOML_FLOAT] = "float",           [CH_TOML_BOOL] = "boolean",
-        [CH_TOML_DATETIME] = "date-time",    [CH_TOML_DATETIME_LOCAL] = "local date-time",
-        [CH_TOML_DATE_LOCAL] = "local date", [CH_TOML_TIME_LOCAL] = "local time",
-        [CH_TOML_ARRAY] = "array",           [CH_TOML_TABLE] = "table",
+        [CH_TOML_STRING] = "string",
+        [CH_TOML_INTEGER] = "integer",
+        [CH_TOML_FLOAT] = "float",
+        [CH_TOML_BOOL] = "boolean",
+        [CH_TOML_DATETIME] = "date-time",
+        [CH_TOML_DATETIME_LOCAL] = "local date-time",
+        [CH_TOML_DATE_LOCAL] = "local date",
+        [CH_TOML_TIME_LOCAL] = "local time",
+        [CH_TOML_ARRAY] = "array",
+        [CH_TOML_TABLE] = "table",
     };
+
+    /* clang-format on */
     if (v->type == CH_TOML_ARRAY && v->origin == CH_TOML_ARRAY_OF_TABLES)
         return "array of tables";
     if (v->type == CH_TOML_TABLE && v->origin == CH_TOML_INLINE)

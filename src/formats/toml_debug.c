@@ -22,12 +22,19 @@
 #define MAX_INPUT_BYTES (64u << 20)
 
 /* The tagged JSON names, indexed by enum ch_toml_type (scalars only). */
+/* clang-format off */
 static const char *const tag_names[] = {
-    [CH_TOML_STRING] = "string",         [CH_TOML_INTEGER] = "integer",
-    [CH_TOML_FLOAT] = "float",           [CH_TOML_BOOL] = "bool",
-    [CH_TOML_DATETIME] = "datetime",     [CH_TOML_DATETIME_LOCAL] = "datetime-local",
-    [CH_TOML_DATE_LOCAL] = "date-local", [CH_TOML_TIME_LOCAL] = "time-local",
+    [CH_TOML_STRING] = "string",
+    [CH_TOML_INTEGER] = "integer",
+    [CH_TOML_FLOAT] = "float",
+    [CH_TOML_BOOL] = "bool",
+    [CH_TOML_DATETIME] = "datetime",
+    [CH_TOML_DATETIME_LOCAL] = "datetime-local",
+    [CH_TOML_DATE_LOCAL] = "date-local",
+    [CH_TOML_TIME_LOCAL] = "time-local",
 };
+
+/* clang-format on */
 
 /* Reads all of in. OUT: *text (ch_malloc'd) and *len. */
 static enum confhub_status read_all(FILE *in, char **text, size_t *len, struct ch_err *err)
