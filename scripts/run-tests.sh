@@ -41,6 +41,14 @@ run_all() {
             echo "not ok - $t exited non-zero"
         fi
     done
+    for t in tests/conformance/*.sh tests/conformance/*.py; do
+        [ -f "$t" ] || continue
+        echo "# conformance: $t"
+        case "$t" in
+        *.py) "$PY" "$t" ;;
+        *) sh "$t" ;;
+        esac || echo "not ok - $t exited non-zero"
+    done
     for t in scripts/check-*.sh; do
         [ -x "$t" ] || continue
         if "$t" >/tmp/confhub-check.$$ 2>&1; then

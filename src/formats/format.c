@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "formats/json.h"
+#include "formats/toml.h"
 
 static const struct {
     const char *name;
@@ -57,8 +58,9 @@ enum confhub_status ch_format_parse(enum ch_format f, const char *name, const ch
     switch (f) {
     case CH_FORMAT_JSON:
         return ch_json_doc_parse(name, text, len, opts, out, err);
-    case CH_FORMAT_YAML:
     case CH_FORMAT_TOML:
+        return ch_toml_parse(name, text, len, opts, out, err);
+    case CH_FORMAT_YAML:
         break;
     }
     return ch_err_set(err, CONFHUB_EINVAL, "%s: reading %s is not built in", name,
@@ -72,8 +74,9 @@ enum confhub_status ch_format_dump(enum ch_format f, const json_t *doc,
     switch (f) {
     case CH_FORMAT_JSON:
         return ch_json_doc_dump(doc, opts, out, len_out, err);
-    case CH_FORMAT_YAML:
     case CH_FORMAT_TOML:
+        return ch_toml_dump(doc, opts, out, len_out, err);
+    case CH_FORMAT_YAML:
         break;
     }
     return ch_err_set(err, CONFHUB_EINVAL, "writing %s is not built in", ch_format_name(f));
