@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 #include "common/err.h"
-#include "limits.h"
+#include "limits_table.h"
 #include "model.h"
 #include "service.h"
 

@@ -24,7 +24,7 @@
 #include "common/json_util.h"
 #include "common/log.h"
 #include "http_server.h"
-#include "limits.h"
+#include "limits_table.h"
 #include "model.h"
 #include "server.h"
 #include "service.h"

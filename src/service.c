@@ -38,19 +38,6 @@ struct ch_service {
     bool stopping;
 };
 
-/* One key change a write makes. */
-struct change {
-    const char *section;
-    const char *key;
-    char *value; /* compact JSON, owned; NULL to delete the key */
-    size_t value_len;
-};
-
-struct change_list {
-    struct change *items;
-    size_t n, cap;
-};
-
 /* Everything one group commit collects for the store; freed after it. */
 struct batch {
     int64_t next_rev; /* the revision the next changing write gets */
@@ -79,156 +66,15 @@ static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
     return true;
 }
 
-/* ---------------------------------------------------------------- change lists */
+/* ---------------------------------------------------------------- planning a write */
 
-static enum confhub_status add_change(struct change_list *l, const char *section, const char *key,
-                                      char *value, size_t value_len)
+static enum confhub_status check_conditions(const struct ch_write *w, const struct ch_op *op,
+                                            bool exists, int64_t mod_rev, struct ch_err *err)
 {
-    if (!grow((void **)&l->items, &l->cap, l->n + 1, sizeof(*l->items))) {
-        ch_free(value);
-        return CONFHUB_ENOMEM;
-    }
-    l->items[l->n++] = (struct change){section, key, value, value_len};
-    return CONFHUB_OK;
-}
-
-static void free_changes(struct change_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        ch_free(l->items[i].value);
-    ch_free(l->items);
-}
-
-/* True when the stored text and the new value are the same JSON value. Object member order
- * does not matter, so a write that only reorders members is a no-op. */
-static bool same_value(const char *old_text, size_t old_len, const char *text, size_t len,
-                       const json_t *value)
-{
-    if (old_len == len && memcmp(old_text, text, len) == 0)
-        return true;
-    if (!json_is_object(value) && !json_is_array(value))
-        return false;
-    json_t *old = json_loadb(old_text, old_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    bool eq = old && json_equal(old, (json_t *)value);
-    json_decref(old);
-    return eq;
-}
-
-/* Serialises value for key and checks it against the value limit. */
-static enum confhub_status dump_value(const struct ch_limits *limits, const char *section,
-                                      const char *key, const json_t *value, char **out,
-                                      size_t *len_out, struct ch_err *err)
-{
-    size_t len = 0;
-    char *text = ch_json_dump(value, &len);
-    if (!text)
-        return ch_err_set(err, CONFHUB_ENOMEM, "cannot serialise value: out of memory");
-    if (len > limits->max_value_bytes) {
-        ch_free(text);
-        if (strcmp(key, CH_NAMES_SCALAR_KEY) == 0)
-            return ch_err_set(err, CONFHUB_ETOOBIG,
-                              "value of section '%s' is %zu bytes, over the limit of %zu "
-                              "(max-value-bytes)",
-                              section, len, limits->max_value_bytes);
-        return ch_err_set(err, CONFHUB_ETOOBIG,
-                          "value of '%s/%s' is %zu bytes, over the limit of %zu (max-value-bytes)",
-                          section, key, len, limits->max_value_bytes);
-    }
-    *out = text;
-    *len_out = len;
-    return CONFHUB_OK;
-}
-
-/* Adds a change that sets section/key to value unless it already holds that value. */
-static enum confhub_status plan_set(const struct ch_limits *limits, const struct ch_section *sec,
-                                    const char *section, const char *key, const json_t *value,
-                                    struct change_list *l, struct ch_err *err)
-{
-    char *text = NULL;
-    size_t len = 0;
-    enum confhub_status rc = dump_value(limits, section, key, value, &text, &len, err);
-    if (rc != CONFHUB_OK)
-        return rc;
-    const struct ch_entry *cur = sec ? ch_section_find_entry(sec, key, strlen(key)) : NULL;
-    if (cur) {
-        struct ch_entry_info info;
-        ch_entry_info(cur, &info);
-        if (same_value(info.value, info.value_len, text, len, value)) {
-            ch_free(text);
-            return CONFHUB_OK;
-        }
-    }
-    rc = add_change(l, section, key, text, len);
-    if (rc != CONFHUB_OK)
-        return ch_err_set(err, rc, "cannot plan write: out of memory");
-    return CONFHUB_OK;
-}
-
-/* Deletes every key of sec except `keep` (may be NULL) and, for an object value, the keys it
- * still has. */
-static enum confhub_status plan_prune(const struct ch_section *sec, const char *section,
-                                      const json_t *object, const char *keep, struct change_list *l,
-                                      struct ch_err *err)
-{
-    const struct ch_entry **entries = NULL;
-    size_t n = 0;
-    if (!sec)
+    char what[900];
+    if (!w->if_none_match && w->if_match < 0)
         return CONFHUB_OK;
-    if (ch_section_sorted_entries(sec, &entries, &n) != CONFHUB_OK)
-        return ch_err_set(err, CONFHUB_ENOMEM, "cannot plan write: out of memory");
-    for (size_t i = 0; i < n; i++) {
-        struct ch_entry_info info;
-        ch_entry_info(entries[i], &info);
-        if (keep && strcmp(info.key, keep) == 0)
-            continue;
-        if (object && json_object_get(object, info.key))
-            continue;
-        if (add_change(l, section, info.key, NULL, 0) != CONFHUB_OK) {
-            ch_free(entries);
-            return ch_err_set(err, CONFHUB_ENOMEM, "cannot plan write: out of memory");
-        }
-    }
-    ch_free(entries);
-    return CONFHUB_OK;
-}
-
-/*
- * Plans replacing a section with value. A non-empty object becomes one key per member; any
- * other value (a list, a scalar, {}) becomes the single reserved "@" entry.
- */
-static enum confhub_status plan_section(const struct ch_limits *limits,
-                                        const struct ch_section *sec, const char *section,
-                                        const json_t *value, struct change_list *l,
-                                        struct ch_err *err)
-{
-    enum confhub_status rc;
-    if (!json_is_object(value) || json_object_size(value) == 0) {
-        rc = plan_prune(sec, section, NULL, CH_NAMES_SCALAR_KEY, l, err);
-        if (rc == CONFHUB_OK)
-            rc = plan_set(limits, sec, section, CH_NAMES_SCALAR_KEY, value, l, err);
-        return rc;
-    }
-    const char *key;
-    json_t *member;
-    json_object_foreach((json_t *)value, key, member)
-    {
-        char what[300];
-        snprintf(what, sizeof(what), "key in section '%s':", section);
-        rc = ch_names_check(what, key, strlen(key), limits->max_name_bytes, err);
-        if (rc != CONFHUB_OK)
-            return rc;
-        rc = plan_set(limits, sec, section, key, member, l, err);
-        if (rc != CONFHUB_OK)
-            return rc;
-    }
-    return plan_prune(sec, section, value, NULL, l, err);
-}
-
-/* ---------------------------------------------------------------- conditions */
-
-static enum confhub_status check_conditions(const struct ch_write *w, bool exists, int64_t mod_rev,
-                                            const char *what, struct ch_err *err)
-{
+    ch_plan_describe(op, what, sizeof(what));
     if (w->if_none_match && exists) {
         err->mod_rev = mod_rev;
         return ch_err_set(err, CONFHUB_ECONFLICT,
@@ -249,129 +95,53 @@ static enum confhub_status check_conditions(const struct ch_write *w, bool exist
     return CONFHUB_OK;
 }
 
-/* ---------------------------------------------------------------- planning one write */
-
-/* Fills l with the changes w makes to state, or returns why w is refused. */
-static enum confhub_status plan_write(const struct ch_limits *limits, const struct ch_state *st,
-                                      struct ch_write *w, struct change_list *l)
+/* The operations a write runs: its one operation, or the transaction branch its conditions
+ * pick. OUT: *ops points to them (*one when it is a single operation). */
+static size_t write_ops(struct ch_write *w, const struct ch_state *st, struct ch_op *one,
+                        const struct ch_op **ops)
 {
-    struct ch_err *err = &w->err;
-    const struct ch_ns *ns = ch_state_find_ns(st, w->ns, strlen(w->ns));
-    const struct ch_section *sec =
-        ns && w->section ? ch_ns_find_section(ns, w->section, strlen(w->section)) : NULL;
-    const struct ch_entry *entry =
-        sec && w->key ? ch_section_find_entry(sec, w->key, strlen(w->key)) : NULL;
-    struct ch_entry_info info = {0};
-    char what[900];
-    enum confhub_status rc;
-
-    if (entry)
-        ch_entry_info(entry, &info);
-    switch (w->op) {
-    case CH_WRITE_PUT_KEY: {
-        snprintf(what, sizeof(what), "key '%s/%s/%s'", w->ns, w->section, w->key);
-        rc = check_conditions(w, entry != NULL, info.mod_rev, what, err);
-        if (rc != CONFHUB_OK)
-            return rc;
-        w->created = entry == NULL;
-        const struct ch_entry *scalar = sec ? ch_section_scalar(sec) : NULL;
-        if (scalar) {
-            struct ch_entry_info s;
-            ch_entry_info(scalar, &s);
-            if (strcmp(s.value, "{}") != 0)
-                return ch_err_set(err, CONFHUB_EINVAL,
-                                  "section '%s/%s' holds a list or scalar value, not keys; PUT "
-                                  "the whole section to change it",
-                                  w->ns, w->section);
-            /* An empty-object section gains its first key: "@" goes in the same revision. */
-            if (add_change(l, w->section, CH_NAMES_SCALAR_KEY, NULL, 0) != CONFHUB_OK)
-                return ch_err_set(err, CONFHUB_ENOMEM, "cannot plan write: out of memory");
-        }
-        return plan_set(limits, sec, w->section, w->key, w->value, l, err);
+    if (w->op == CH_WRITE_TXN) {
+        w->succeeded = ch_txn_holds(w->txn, st);
+        *ops = w->succeeded ? w->txn->then_ops : w->txn->else_ops;
+        return w->succeeded ? w->txn->n_then : w->txn->n_else;
     }
-    case CH_WRITE_DELETE_KEY:
-        snprintf(what, sizeof(what), "key '%s/%s/%s'", w->ns, w->section, w->key);
-        if (!entry && w->if_match < 0)
-            return ch_err_set(err, CONFHUB_ENOTFOUND, "%s not found", what);
-        rc = check_conditions(w, entry != NULL, info.mod_rev, what, err);
-        if (rc != CONFHUB_OK)
-            return rc;
-        if (add_change(l, w->section, w->key, NULL, 0) != CONFHUB_OK)
-            return ch_err_set(err, CONFHUB_ENOMEM, "cannot plan write: out of memory");
-        return CONFHUB_OK;
-    case CH_WRITE_PUT_SECTION:
-        snprintf(what, sizeof(what), "section '%s/%s'", w->ns, w->section);
-        rc = check_conditions(w, sec != NULL, sec ? ch_section_mod_rev(sec) : 0, what, err);
-        if (rc != CONFHUB_OK)
-            return rc;
-        w->created = sec == NULL;
-        return plan_section(limits, sec, w->section, w->value, l, err);
-    case CH_WRITE_DELETE_SECTION:
-        snprintf(what, sizeof(what), "section '%s/%s'", w->ns, w->section);
-        if (!sec && w->if_match < 0)
-            return ch_err_set(err, CONFHUB_ENOTFOUND, "%s not found", what);
-        rc = check_conditions(w, sec != NULL, sec ? ch_section_mod_rev(sec) : 0, what, err);
-        if (rc != CONFHUB_OK)
-            return rc;
-        return plan_prune(sec, w->section, NULL, NULL, l, err);
-    case CH_WRITE_PUT_NS:
-    case CH_WRITE_DELETE_NS:
-        break;
-    }
-    return CONFHUB_EINVAL; /* namespace ops are planned by plan_ns() */
+    *one = (struct ch_op){(enum ch_op_kind)w->op, w->ns, w->section, w->key, w->value};
+    *ops = one;
+    return 1;
 }
 
-/* Plans PUT or DELETE of a whole namespace. */
-static enum confhub_status plan_ns(const struct ch_limits *limits, const struct ch_state *st,
-                                   struct ch_write *w, struct change_list *l)
+/* Plans every operation of w into plan; ends[i] is plan->n after operation i. */
+static enum confhub_status plan_write(const struct ch_limits *limits, const struct ch_state *st,
+                                      struct ch_write *w, const struct ch_op *ops, size_t n_ops,
+                                      struct ch_plan *plan, size_t *ends)
 {
-    struct ch_err *err = &w->err;
-    const struct ch_ns *ns = ch_state_find_ns(st, w->ns, strlen(w->ns));
-    const struct ch_section **secs = NULL;
-    size_t n = 0;
-    char what[300];
-    enum confhub_status rc;
-
-    snprintf(what, sizeof(what), "namespace '%s'", w->ns);
-    if (w->op == CH_WRITE_DELETE_NS && !ns && w->if_match < 0)
-        return ch_err_set(err, CONFHUB_ENOTFOUND, "%s not found", what);
-    rc = check_conditions(w, ns != NULL, ns ? ch_ns_mod_rev(ns) : 0, what, err);
-    if (rc != CONFHUB_OK)
-        return rc;
-    w->created = ns == NULL;
-    if (w->op == CH_WRITE_PUT_NS) {
-        const char *name;
-        json_t *value;
-        if (!json_is_object(w->value))
-            return ch_err_set(err, CONFHUB_EINVAL,
-                              "a namespace document must be a JSON object of sections, not %s",
-                              json_is_array(w->value) ? "an array" : "a scalar");
-        json_object_foreach(w->value, name, value)
-        {
-            rc = ch_names_check("section", name, strlen(name), limits->max_name_bytes, err);
-            if (rc != CONFHUB_OK)
-                return rc;
-            const struct ch_section *sec = ns ? ch_ns_find_section(ns, name, strlen(name)) : NULL;
-            rc = plan_section(limits, sec, name, value, l, err);
+    for (size_t i = 0; i < n_ops; i++) {
+        enum confhub_status rc;
+        if (w->op != CH_WRITE_TXN) {
+            int64_t mod_rev = 0;
+            bool exists = ch_plan_target(st, &ops[i], &mod_rev);
+            w->created = !exists;
+            rc = check_conditions(w, &ops[i], exists, mod_rev, &w->err);
             if (rc != CONFHUB_OK)
                 return rc;
         }
+        rc = ch_plan_op(limits, st, &ops[i], plan, &w->err);
+        if (rc != CONFHUB_OK)
+            return rc;
+        ends[i] = plan->n;
     }
-    if (!ns)
-        return CONFHUB_OK;
-    if (ch_ns_sorted_sections(ns, &secs, &n) != CONFHUB_OK)
-        return ch_err_set(err, CONFHUB_ENOMEM, "cannot plan write: out of memory");
-    for (size_t i = 0; i < n && rc == CONFHUB_OK; i++) {
-        const char *name = ch_section_name(secs[i]);
-        if (w->op == CH_WRITE_PUT_NS && json_object_get(w->value, name))
-            continue;
-        rc = plan_prune(secs[i], name, NULL, NULL, l, err);
-    }
-    ch_free(secs);
-    return rc;
+    return CONFHUB_OK;
 }
 
 /* ---------------------------------------------------------------- applying a batch */
+
+/* The section in the model's batch state, or NULL. */
+static const struct ch_section *section_of(const struct ch_model *model, const char *ns,
+                                           const char *section)
+{
+    const struct ch_ns *n = ch_state_find_ns(ch_model_batch_state(model), ns, strlen(ns));
+    return n ? ch_ns_find_section(n, section, strlen(section)) : NULL;
+}
 
 static char *own(struct batch *b, const char *s)
 {
@@ -384,17 +154,13 @@ static char *own(struct batch *b, const char *s)
     return copy;
 }
 
-/* Applies one planned write to the model batch as revision rev and records its events. */
-static enum confhub_status apply_changes(struct ch_service *svc, struct batch *b,
-                                         const struct ch_write *w, const struct change_list *l,
-                                         int64_t rev)
+/* Applies a plan to the model batch as revision rev and records its events. */
+static enum confhub_status apply_plan(struct ch_service *svc, struct batch *b,
+                                      const struct ch_plan *plan, int64_t rev)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        const struct change *c = &l->items[i];
-        const struct ch_state *st = ch_model_batch_state(svc->model);
-        const struct ch_ns *ns = ch_state_find_ns(st, w->ns, strlen(w->ns));
-        const struct ch_section *sec =
-            ns ? ch_ns_find_section(ns, c->section, strlen(c->section)) : NULL;
+    for (size_t i = 0; i < plan->n; i++) {
+        const struct ch_change *c = &plan->items[i];
+        const struct ch_section *sec = section_of(svc->model, c->ns, c->section);
         const struct ch_entry *old =
             sec ? ch_section_find_entry(sec, c->key, strlen(c->key)) : NULL;
         struct ch_entry_info before = {0}, after = {0};
@@ -409,7 +175,7 @@ static enum confhub_status apply_changes(struct ch_service *svc, struct batch *b
             if (!ev.old_value)
                 return CONFHUB_ENOMEM;
         }
-        ev.ns = own(b, w->ns);
+        ev.ns = own(b, c->ns);
         ev.section = own(b, c->section);
         ev.key = own(b, c->key);
         if (!ev.ns || !ev.section || !ev.key)
@@ -419,22 +185,18 @@ static enum confhub_status apply_changes(struct ch_service *svc, struct batch *b
             ev.new_value = own(b, c->value);
             if (!ev.new_value)
                 return CONFHUB_ENOMEM;
-            rc = ch_model_batch_set(svc->model, w->ns, c->section, c->key, c->value, c->value_len,
+            rc = ch_model_batch_set(svc->model, c->ns, c->section, c->key, c->value, c->value_len,
                                     rev);
             if (rc != CONFHUB_OK)
                 return rc;
-            st = ch_model_batch_state(svc->model);
-            ch_entry_info(
-                ch_section_find_entry(ch_ns_find_section(ch_state_find_ns(st, w->ns, strlen(w->ns)),
-                                                         c->section, strlen(c->section)),
-                                      c->key, strlen(c->key)),
-                &after);
+            sec = section_of(svc->model, c->ns, c->section);
+            ch_entry_info(ch_section_find_entry(sec, c->key, strlen(c->key)), &after);
             ev.create_rev = after.create_rev;
             ev.mod_rev = after.mod_rev;
             ev.version = after.version;
         } else {
             ev.op = CH_STORE_DELETE;
-            rc = ch_model_batch_delete(svc->model, w->ns, c->section, c->key, rev);
+            rc = ch_model_batch_delete(svc->model, c->ns, c->section, c->key, rev);
             if (rc != CONFHUB_OK)
                 return rc;
         }
@@ -461,65 +223,102 @@ static enum confhub_status record_revision(struct batch *b, const struct ch_writ
     return CONFHUB_OK;
 }
 
-/* Fills the write's result from the batch state after it was applied (or found a no-op). */
-static void fill_result(struct ch_service *svc, struct ch_write *w, int64_t rev)
+/* The target's mod_revision (and a key's version) in the batch state; 0 when absent. */
+static int64_t target_after(const struct ch_model *model, const struct ch_op *op, int64_t *version)
 {
-    const struct ch_state *st = ch_model_batch_state(svc->model);
-    const struct ch_ns *ns = ch_state_find_ns(st, w->ns, strlen(w->ns));
-    const struct ch_section *sec =
-        ns && w->section ? ch_ns_find_section(ns, w->section, strlen(w->section)) : NULL;
-    w->revision = rev;
-    w->mod_rev = 0;
-    w->version = 0;
-    if (w->key) {
-        const struct ch_entry *e = sec ? ch_section_find_entry(sec, w->key, strlen(w->key)) : NULL;
-        if (e) {
-            struct ch_entry_info info;
-            ch_entry_info(e, &info);
-            w->mod_rev = info.mod_rev;
-            w->version = info.version;
+    const struct ch_state *st = ch_model_batch_state(model);
+    int64_t mod_rev = 0;
+    *version = 0;
+    if (!ch_plan_target(st, op, &mod_rev) || !op->key)
+        return mod_rev;
+    struct ch_entry_info info;
+    ch_entry_info(
+        ch_section_find_entry(section_of(model, op->ns, op->section), op->key, strlen(op->key)),
+        &info);
+    *version = info.version;
+    return mod_rev;
+}
+
+/* A transaction's "results": one object per operation of the branch that ran. */
+static json_t *txn_results(const struct ch_model *model, const struct ch_op *ops, size_t n,
+                           const size_t *ends)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++) {
+        int64_t version = 0, mod_rev = target_after(model, &ops[i], &version);
+        json_t *r = json_pack("{s:s,s:s,s:b,s:I}", "op", ch_txn_op_name(ops[i].kind), "ns",
+                              ops[i].ns, "changed", ends[i] > (i ? ends[i - 1] : 0), "mod_revision",
+                              (json_int_t)mod_rev);
+        if (r && ops[i].section)
+            json_object_set_new(r, "section", json_string(ops[i].section));
+        if (r && ops[i].key) {
+            json_object_set_new(r, "key", json_string(ops[i].key));
+            json_object_set_new(r, "version", json_integer(version));
         }
-    } else if (w->section) {
-        w->mod_rev = sec ? ch_section_mod_rev(sec) : 0;
-    } else {
-        w->mod_rev = ns ? ch_ns_mod_rev(ns) : 0;
+        if (!r || json_array_append_new(arr, r) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
     }
+    return arr;
 }
 
 /* Plans and applies one write inside the batch. Returns CONFHUB_ENOMEM only when the whole
  * batch must be abandoned; a refused write gets its status in w->status. */
 static enum confhub_status run_write(struct ch_service *svc, struct batch *b, struct ch_write *w)
 {
-    struct change_list l = {0};
     const struct ch_state *st = ch_model_batch_state(svc->model);
-    bool ns_op = w->op == CH_WRITE_PUT_NS || w->op == CH_WRITE_DELETE_NS;
-    enum confhub_status rc =
-        ns_op ? plan_ns(svc->limits, st, w, &l) : plan_write(svc->limits, st, w, &l);
-    w->status = rc;
-    if (rc != CONFHUB_OK) {
-        free_changes(&l);
-        return rc == CONFHUB_ENOMEM ? rc : CONFHUB_OK;
+    struct ch_plan plan = {0};
+    struct ch_op one;
+    const struct ch_op *ops;
+    size_t n_ops = write_ops(w, st, &one, &ops);
+    size_t *ends = ch_calloc(n_ops ? n_ops : 1, sizeof(*ends));
+    enum confhub_status rc = CONFHUB_ENOMEM;
+
+    if (!ends)
+        goto done;
+    w->status = plan_write(svc->limits, st, w, ops, n_ops, &plan, ends);
+    if (w->status != CONFHUB_OK) {
+        rc = w->status == CONFHUB_ENOMEM ? CONFHUB_ENOMEM : CONFHUB_OK;
+        goto done;
     }
-    w->changed = l.n > 0;
-    if (w->changed) {
+    if (w->dry_run || w->want_diff) {
+        json_t *diff = ch_plan_diff(st, &plan, &w->n_added, &w->n_changed, &w->n_removed);
+        if (!diff)
+            goto done;
+        if (w->dry_run)
+            w->result = diff;
+        else
+            json_decref(diff);
+    }
+    w->changed = plan.n > 0;
+    w->revision = ch_state_revision(st);
+    if (w->changed && !w->dry_run) {
         int64_t rev = b->next_rev++;
         size_t first = b->n_events;
-        rc = apply_changes(svc, b, w, &l, rev);
+        rc = apply_plan(svc, b, &plan, rev);
         if (rc == CONFHUB_OK)
             rc = record_revision(b, w, rev, first);
-        if (rc != CONFHUB_OK) {
-            free_changes(&l);
-            return rc;
-        }
-        /* Cannot fail: apply_changes made the batch root writable. */
+        if (rc != CONFHUB_OK)
+            goto done;
+        /* Cannot fail: apply_plan made the batch root writable. */
         (void)ch_model_batch_set_revision(svc->model, rev);
-        fill_result(svc, w, rev);
-    } else {
-        fill_result(svc, w, ch_state_revision(st));
-        w->created = false;
+        w->revision = rev;
     }
-    free_changes(&l);
-    return CONFHUB_OK;
+    if (!w->changed || w->dry_run)
+        w->created = false;
+    if (w->op == CH_WRITE_TXN) {
+        w->result = txn_results(svc->model, ops, n_ops, ends);
+        if (!w->result)
+            goto done;
+    } else {
+        w->mod_rev = target_after(svc->model, &one, &w->version);
+    }
+    rc = CONFHUB_OK;
+done:
+    ch_plan_free(&plan);
+    ch_free(ends);
+    return rc;
 }
 
 static void free_batch(struct batch *b)
@@ -538,6 +337,8 @@ static void fail_all(struct ch_write *list, enum confhub_status code, const char
     for (struct ch_write *w = list; w; w = w->next) {
         w->changed = false;
         w->created = false;
+        json_decref(w->result);
+        w->result = NULL;
         ch_err_clear(&w->err);
         w->status = ch_err_set(&w->err, code, "%s", msg);
     }
@@ -788,5 +589,7 @@ void ch_write_free(struct ch_write *w)
     ch_free(w->section);
     ch_free(w->key);
     json_decref(w->value);
+    json_decref(w->result);
+    ch_txn_free(w->txn);
     ch_free(w);
 }

@@ -26,17 +26,24 @@
 #include <jansson.h>
 
 #include "common/err.h"
-#include "limits.h"
+#include "limits_table.h"
 #include "model.h"
+#include "plan.h"
 #include "store.h"
+#include "txn.h"
 
+/* What a write does: one operation (plan.h), or a transaction. */
 enum ch_write_op {
-    CH_WRITE_PUT_KEY,
-    CH_WRITE_DELETE_KEY,
-    CH_WRITE_PUT_SECTION,
-    CH_WRITE_DELETE_SECTION,
-    CH_WRITE_PUT_NS,
-    CH_WRITE_DELETE_NS
+    CH_WRITE_PUT_KEY = CH_OP_PUT_KEY,
+    CH_WRITE_DELETE_KEY = CH_OP_DELETE_KEY,
+    CH_WRITE_PUT_SECTION = CH_OP_PUT_SECTION,
+    CH_WRITE_DELETE_SECTION = CH_OP_DELETE_SECTION,
+    CH_WRITE_PUT_NS = CH_OP_PUT_NS,
+    CH_WRITE_DELETE_NS = CH_OP_DELETE_NS,
+    CH_WRITE_MERGE_NS = CH_OP_MERGE_NS,           /* import with mode=merge */
+    CH_WRITE_PATCH_NS = CH_OP_PATCH_NS,           /* RFC 7396 */
+    CH_WRITE_PATCH_SECTION = CH_OP_PATCH_SECTION, /* RFC 7396 */
+    CH_WRITE_TXN = 100                            /* w->txn */
 };
 
 struct ch_write;
@@ -57,6 +64,9 @@ struct ch_write {
     json_t *value;      /* the value, section value or namespace document; one reference */
     int64_t if_match;   /* required current mod_revision, or -1 for none */
     bool if_none_match; /* create only: fails when the target exists */
+    bool dry_run;       /* plan only: w->result gets the diff, nothing is written */
+    bool want_diff;     /* also count what the write adds, changes and removes */
+    struct ch_txn *txn; /* CH_WRITE_TXN: the transaction; owned */
     char actor[64];     /* who writes ("anonymous" until auth exists) */
     char remote[64];    /* client address, "" for local writes */
     ch_write_done_fn *done;
@@ -70,6 +80,9 @@ struct ch_write {
     int64_t version;  /* of the key after the write (key ops only) */
     bool changed;     /* false: the write was a no-op and made no revision */
     bool created;     /* the key, section or namespace did not exist before */
+    bool succeeded;   /* CH_WRITE_TXN: the conditions held and "then" ran */
+    json_t *result;   /* txn: the results array; dry run: the diff; owned, may be NULL */
+    size_t n_added, n_changed, n_removed; /* with want_diff or dry_run: keys per kind */
 
     struct ch_write *next; /* queue link; the service's */
 };

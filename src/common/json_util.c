@@ -100,3 +100,29 @@ char *ch_json_dump(const json_t *v, size_t *len_out)
         *len_out = len;
     return text;
 }
+
+json_t *ch_json_merge_patch(const json_t *target, const json_t *patch)
+{
+    const char *key;
+    json_t *value;
+    json_t *result;
+
+    if (!json_is_object(patch))
+        return json_deep_copy(patch);
+    result = json_is_object(target) ? json_deep_copy(target) : json_object();
+    if (!result)
+        return NULL;
+    json_object_foreach((json_t *)patch, key, value)
+    {
+        if (json_is_null(value)) {
+            json_object_del(result, key);
+            continue;
+        }
+        json_t *merged = ch_json_merge_patch(json_object_get(result, key), value);
+        if (!merged || json_object_set_new(result, key, merged) != 0) {
+            json_decref(result);
+            return NULL;
+        }
+    }
+    return result;
+}

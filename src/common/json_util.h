@@ -23,6 +23,10 @@ enum confhub_status ch_json_parse(const char *what, const char *text, size_t len
 /* The nesting depth of v: 0 for a scalar, 1 for [] or {}, 2 for [[1]] and so on. */
 size_t ch_json_depth(const json_t *v);
 
+/* RFC 7396: target (may be NULL) with patch applied; objects merge, null deletes a member,
+ * anything else replaces. Returns a new value, or NULL when out of memory. */
+json_t *ch_json_merge_patch(const json_t *target, const json_t *patch);
+
 /* Compact serialisation of any value, allocated with ch_malloc; NULL when out of memory. */
 char *ch_json_dump(const json_t *v, size_t *len_out);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * limits.h: every configurable limit of the server, as data (STYLE B6).
+ * limits_table.h: every configurable limit of the server, as data (STYLE B6).
  *
  * One table of rows (name, default, min, max, unit, description) drives the command-line
  * flags (`--max-body-bytes N`), `confhub serve --help`, `GET /v1/limits` and docs/api.md.
@@ -22,6 +22,7 @@ struct ch_limits {
     size_t max_name_bytes;  /* namespace, section and key names, bytes */
     size_t max_json_depth;  /* nesting depth of a value or document */
     size_t max_connections; /* open client connections, whole server */
+    size_t max_txn_ops;     /* conditions and operations in one transaction */
 };
 
 struct ch_limit_row {

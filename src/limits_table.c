@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* limits.c: the limits table (see limits.h). */
-#include "limits.h"
+/* limits_table.c: the limits table (see limits_table.h). */
+#include "limits_table.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@ const struct ch_limit_row ch_limit_rows[] = {
     {"max-name-bytes",   offsetof(struct ch_limits, max_name_bytes),  256,        1,    256,           "bytes",       "longest namespace, section or key name"},
     {"max-json-depth",   offsetof(struct ch_limits, max_json_depth),  64,         2,    1000,          "levels",      "deepest nesting of a document or value"},
     {"max-connections",  offsetof(struct ch_limits, max_connections), 10000,      1,    1000000,       "connections", "open client connections"},
+    {"max-txn-ops",      offsetof(struct ch_limits, max_txn_ops),     1024,            1,    1000000,       "operations",  "conditions and operations in one transaction"},
 };
 
 /* clang-format on */
