@@ -205,6 +205,11 @@ def main():
                 r = run('txn', '-', '--server', small.url, stdin=body)
             check(r.rc == 1 and r.err.startswith('confhub: txn <stdin>: '),
                   'a txn over the server limit (413) exits 1', r)
+            with chtest.Server(args=['--max-txn-ops', '5']) as small:
+                r = run('txn', '-', '--server', small.url, stdin=body)
+                r2 = run('txn', 'cas.json', '--server', small.url)
+            check(r.rc == 1 and r.err.startswith('confhub: txn <stdin>: ') and
+                  r2.rc != 1, 'too many operations (413, --max-txn-ops) exits 1', r)
             r = run('txn', 'cas.json', '--server', 'http://127.0.0.1:%d' % closed_port())
             check(r.rc == 4 and 'cannot reach' in r.err, 'txn: unreachable server exits 4', r)
 
