@@ -80,9 +80,11 @@ test:
 	$(MAKE) BUILD=asan all units
 	scripts/run-tests.sh build/asan
 
+# Benchmarks are not tests: bench/run.sh prints figures and ratios, it never fails on speed.
 bench:
 	scripts/deps.sh bench
 	$(MAKE) BUILD=release all
+	$(MAKE) -C bench
 	bench/run.sh
 
 install: all

@@ -14,6 +14,7 @@
 #include "common/alloc.h"
 #include "common/json_util.h"
 #include "common/timeutil.h"
+#include "formats/format.h"
 #include "http_int.h"
 
 /* Copies text into the request pool, so it outlives the caller's buffer. */
@@ -302,4 +303,151 @@ enum confhub_status ch_api_put_key(struct ch_req *req, struct ch_resp *resp, str
 enum confhub_status ch_api_delete_key(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     return submit(req, resp, CH_WRITE_DELETE_KEY, false, err);
+}
+
+enum confhub_status ch_api_patch_ns(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    return submit(req, resp, CH_WRITE_PATCH_NS, true, err);
+}
+
+enum confhub_status ch_api_patch_section(struct ch_req *req, struct ch_resp *resp,
+                                         struct ch_err *err)
+{
+    return submit(req, resp, CH_WRITE_PATCH_SECTION, true, err);
+}
+
+enum confhub_status ch_api_txn(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    struct ch_write *w = NULL;
+    struct ch_txn *txn = NULL;
+    json_t *body = NULL;
+    enum confhub_status rc;
+
+    if (req->body_len == 0)
+        return ch_err_set(err, CONFHUB_EINVAL, "request body is empty: send a transaction");
+    rc = ch_json_parse("request body", req->body, req->body_len,
+                       req->loop->server->limits->max_json_depth, &body, err);
+    if (rc != CONFHUB_OK)
+        return rc;
+    rc = ch_txn_parse(body, req->loop->server->limits, &txn, err); /* takes body */
+    if (rc != CONFHUB_OK)
+        return rc;
+    w = ch_write_new(CH_WRITE_TXN);
+    if (!w) {
+        ch_txn_free(txn);
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot queue the write: out of memory");
+    }
+    w->txn = txn;
+    return ch_http_submit_write(req, w, resp, err); /* takes w */
+}
+
+/* The document format a request names: ?format=, else the media type in `header`, else JSON. */
+static enum confhub_status request_format(struct ch_req *req, const h2o_token_t *header,
+                                          enum ch_format *out, struct ch_err *err)
+{
+    const char *v;
+    size_t len;
+    ssize_t i;
+
+    *out = CH_FORMAT_JSON;
+    if (ch_http_query_get(req, "format", &v, &len)) {
+        char name[16];
+        if (len >= sizeof(name))
+            len = sizeof(name) - 1;
+        snprintf(name, sizeof(name), "%.*s", (int)len, v);
+        if (!ch_format_from_name(name, out))
+            return ch_err_set(err, CONFHUB_EINVAL, "format '%s': expected json, yaml or toml",
+                              name);
+        return CONFHUB_OK;
+    }
+    i = h2o_find_header(&req->h2o->headers, header, -1);
+    if (i < 0)
+        return CONFHUB_OK;
+    h2o_iovec_t mt = req->h2o->headers.entries[i].value;
+    if (h2o_strstr(mt.base, mt.len, H2O_STRLIT("yaml")) != SIZE_MAX)
+        *out = CH_FORMAT_YAML;
+    else if (h2o_strstr(mt.base, mt.len, H2O_STRLIT("toml")) != SIZE_MAX)
+        *out = CH_FORMAT_TOML;
+    return CONFHUB_OK;
+}
+
+enum confhub_status ch_api_import(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    const struct ch_limits *limits = req->loop->server->limits;
+    struct ch_format_opts opts = {.max_depth = limits->max_json_depth};
+    struct ch_write *w = NULL;
+    enum ch_format fmt;
+    const char *mode;
+    size_t mode_len;
+    bool merge = false;
+    enum confhub_status rc;
+
+    rc = request_format(req, H2O_TOKEN_CONTENT_TYPE, &fmt, err);
+    if (rc != CONFHUB_OK)
+        return rc;
+    if (ch_http_query_get(req, "mode", &mode, &mode_len)) {
+        merge = mode_len == 5 && memcmp(mode, "merge", 5) == 0;
+        if (!merge && !(mode_len == 7 && memcmp(mode, "replace", 7) == 0))
+            return ch_err_set(err, CONFHUB_EINVAL, "mode '%.*s': expected replace or merge",
+                              (int)(mode_len > 40 ? 40 : mode_len), mode);
+    }
+    w = ch_write_new(merge ? CH_WRITE_MERGE_NS : CH_WRITE_PUT_NS);
+    if (!w)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot queue the write: out of memory");
+    w->want_diff = true;
+    w->dry_run = query_flag(req, "dry_run");
+    rc = parse_conditions(req, w, err);
+    if (rc == CONFHUB_OK)
+        rc = ch_format_parse(fmt, "request body", req->body, req->body_len, &opts, &w->value, err);
+    if (rc == CONFHUB_OK && !json_is_object(w->value))
+        rc = ch_err_set(err, CONFHUB_EINVAL,
+                        "an imported document must be a mapping of sections, not %s",
+                        json_is_array(w->value) ? "a list" : "a scalar");
+    if (rc == CONFHUB_OK && !(w->ns = ch_strdup(req->params[0])))
+        rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot queue the write: out of memory");
+    if (rc != CONFHUB_OK) {
+        ch_write_free(w);
+        return rc;
+    }
+    return ch_http_submit_write(req, w, resp, err); /* takes w */
+}
+
+enum confhub_status ch_api_export(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
+{
+    struct ch_format_opts opts = {.pretty = query_flag(req, "pretty")};
+    const struct ch_ns *ns = ch_state_find_ns(req->state, req->params[0], req->param_len[0]);
+    const struct ch_blob *blob = ns ? ch_ns_json(ns) : NULL;
+    enum ch_format fmt;
+    json_t *doc = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    enum confhub_status rc;
+
+    rc = request_format(req, H2O_TOKEN_ACCEPT, &fmt, err);
+    if (rc != CONFHUB_OK)
+        return rc;
+    if (!ns && !is_default_ns(req))
+        return ch_err_set(err, CONFHUB_ENOTFOUND, "namespace '%s' not found", req->params[0]);
+    if (ns && !blob)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot export: out of memory");
+    doc = blob ? json_loadb(blob->data, blob->len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+               : json_object();
+    if (!doc)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot export: out of memory");
+    rc = ch_format_dump(fmt, doc, &opts, &text, &len, err);
+    json_decref(doc);
+    if (rc != CONFHUB_OK && rc != CONFHUB_ENOMEM) {
+        char why[sizeof(err->msg)];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return ch_err_set(err, rc, "namespace '%s' cannot be exported as %s: %s", req->params[0],
+                          ch_format_name(fmt), why);
+    }
+    if (rc != CONFHUB_OK)
+        return rc;
+    resp->body = pool_copy(req, text, len);
+    resp->body_len = len;
+    resp->content_type = ch_format_media_type(fmt);
+    resp->etag = ns ? ch_ns_mod_rev(ns) : 0;
+    ch_free(text);
+    return CONFHUB_OK;
 }

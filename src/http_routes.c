@@ -3,7 +3,8 @@
  * http_routes.c: THE route table, the dispatcher, and the one place where a status becomes
  * an HTTP status code and an error body (STYLE B8).
  *
- * The dispatcher, in order: match method and path (404, or 405 with Allow); refuse a body on a
+ * The dispatcher, in order: match method and path, the most specific pattern winning so a
+ * literal segment shadows a capture (404, or 405 with Allow); refuse a body on a
  * route that takes none and a media type that is not JSON (415); percent-decode and validate
  * the captures as names; enter a read section for RT_READ routes; call the handler; turn its
  * status into the answer; write the access-log line. Handlers never pick an HTTP status for
@@ -19,9 +20,10 @@
 #include "http_int.h"
 
 enum route_flags {
-    RT_READ = 1 << 0,  /* served from the in-memory model inside a read section */
-    RT_WRITE = 1 << 1, /* goes to the writer thread */
-    RT_TEXT = 1 << 2   /* answers text/plain (health checks) */
+    RT_READ = 1 << 0,    /* served from the in-memory model inside a read section */
+    RT_WRITE = 1 << 1,   /* goes to the writer thread */
+    RT_TEXT = 1 << 2,    /* answers text/plain (health checks) */
+    RT_ANY_BODY = 1 << 3 /* the body may be any text format (import); the handler checks it */
 };
 
 struct route {
@@ -39,11 +41,16 @@ static const struct route routes[] = {
     {"GET",    "/v1/status",                       ch_api_status,          RT_READ,           false},
     {"GET",    "/v1/limits",                       ch_api_limits,          0,                 false},
     {"GET",    "/v1/namespaces",                   ch_api_namespaces,      RT_READ,           false},
+    {"POST",   "/v1/txn",                          ch_api_txn,             RT_WRITE,          true},
     {"GET",    "/v1/ns/{ns}",                      ch_api_get_ns,          RT_READ,           false},
     {"PUT",    "/v1/ns/{ns}",                      ch_api_put_ns,          RT_WRITE,          true},
+    {"PATCH",  "/v1/ns/{ns}",                      ch_api_patch_ns,        RT_WRITE,          true},
     {"DELETE", "/v1/ns/{ns}",                      ch_api_delete_ns,       RT_WRITE,          false},
+    {"GET",    "/v1/ns/{ns}/export",               ch_api_export,          RT_READ,           false},
+    {"PUT",    "/v1/ns/{ns}/import",               ch_api_import,          RT_WRITE | RT_ANY_BODY, true},
     {"GET",    "/v1/ns/{ns}/{section}",            ch_api_get_section,     RT_READ,           false},
     {"PUT",    "/v1/ns/{ns}/{section}",            ch_api_put_section,     RT_WRITE,          true},
+    {"PATCH",  "/v1/ns/{ns}/{section}",            ch_api_patch_section,   RT_WRITE,          true},
     {"DELETE", "/v1/ns/{ns}/{section}",            ch_api_delete_section,  RT_WRITE,          false},
     {"GET",    "/v1/ns/{ns}/{section}/{key}",      ch_api_get_key,         RT_READ,           false},
     {"PUT",    "/v1/ns/{ns}/{section}/{key}",      ch_api_put_key,         RT_WRITE,          true},
@@ -52,6 +59,9 @@ static const struct route routes[] = {
 
 /* clang-format on */
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static int match(const char *pattern, const char *path, size_t path_len, h2o_iovec_t *caps,
+                 size_t *n_caps);
 
 static const int http_status_of[] = {
     [CONFHUB_OK] = 200,        [CONFHUB_EINVAL] = 400,     [CONFHUB_ENOTFOUND] = 404,
@@ -92,15 +102,21 @@ static const char *reason_of(int status)
 
 /* ---------------------------------------------------------------- matching */
 
-/* Matches the raw path against pattern; on success fills the raw captures. */
-static bool match(const char *pattern, const char *path, size_t path_len, h2o_iovec_t *caps,
-                  size_t *n_caps)
+/*
+ * Matches the raw path against pattern. Returns the number of literal segments matched (how
+ * specific the match is), or -1 when it does not match; fills the raw captures. Literal
+ * segments are compared before percent-decoding, so "/v1/ns/x/%65xport" is the section named
+ * "export", while "/v1/ns/x/export" is the export route.
+ */
+static int match(const char *pattern, const char *path, size_t path_len, h2o_iovec_t *caps,
+                 size_t *n_caps)
 {
     const char *p = pattern, *s = path, *end = path + path_len;
+    int literals = 0;
     *n_caps = 0;
     while (*p && s < end) {
         if (*p != '/' || *s != '/')
-            return false;
+            return -1;
         p++;
         s++;
         const char *pseg_end = strchr(p, '/');
@@ -109,15 +125,17 @@ static bool match(const char *pattern, const char *path, size_t path_len, h2o_io
         size_t slen = sseg_end ? (size_t)(sseg_end - s) : (size_t)(end - s);
         if (p[0] == '{') {
             if (*n_caps == HTTP_MAX_PARAMS)
-                return false;
+                return -1;
             caps[(*n_caps)++] = h2o_iovec_init(s, slen);
         } else if (plen != slen || memcmp(p, s, slen) != 0) {
-            return false;
+            return -1;
+        } else {
+            literals++;
         }
         p += plen;
         s += slen;
     }
-    return *p == '\0' && s == end;
+    return *p == '\0' && s == end ? literals : -1;
 }
 
 static bool method_is(const h2o_req_t *req, const char *method)
@@ -133,13 +151,30 @@ static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *val
     h2o_add_header(&req->pool, &req->res.headers, token, NULL, value, len);
 }
 
-static void add_revision_header(struct http_loop *loop, h2o_req_t *req, int64_t rev)
+/* Writes v in decimal at out (room for 20 digits) and returns the length. snprintf costs more
+ * than the rest of a read's bookkeeping, and every answer carries two of these numbers. */
+static size_t format_i64(char *out, int64_t v)
+{
+    char tmp[24];
+    size_t n = 0, len = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = tmp[--n];
+    return len;
+}
+
+static void add_revision_header(h2o_req_t *req, int64_t rev)
 {
     char *buf = h2o_mem_alloc_pool(&req->pool, 24);
-    int len = snprintf(buf, 24, "%" PRId64, rev);
+    size_t len = format_i64(buf, rev);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-confhub-revision"), 0,
-                          "X-Confhub-Revision", buf, (size_t)len);
-    (void)loop;
+                          "X-Confhub-Revision", buf, len);
 }
 
 static void access_log(struct http_loop *loop, h2o_req_t *req, int status, size_t bytes,
@@ -176,10 +211,12 @@ static void send_answer(struct http_loop *loop, h2o_req_t *req, int status,
     req->res.status = status;
     req->res.reason = reason_of(status);
     add_header(req, H2O_TOKEN_CONTENT_TYPE, content_type, strlen(content_type));
-    add_revision_header(loop, req, rev);
+    add_revision_header(req, rev);
     if (etag >= 0) {
         char *buf = h2o_mem_alloc_pool(&req->pool, 24);
-        int n = snprintf(buf, 24, "\"%" PRId64 "\"", etag);
+        size_t n = 1 + format_i64(buf + 1, etag);
+        buf[0] = '"';
+        buf[n++] = '"';
         add_header(req, H2O_TOKEN_ETAG, buf, (size_t)n);
     }
     access_log(loop, req, status, len, start_us, rev);
@@ -187,13 +224,14 @@ static void send_answer(struct http_loop *loop, h2o_req_t *req, int status,
     h2o_send_inline(req, body, len);
 }
 
-static void send_allow(h2o_req_t *req, const char *path, size_t path_len)
+static void send_allow(h2o_req_t *req, const char *path, size_t path_len, int best)
 {
     char allow[64] = "";
     for (size_t i = 0; i < N_ROUTES; i++) {
         h2o_iovec_t caps[HTTP_MAX_PARAMS];
         size_t n;
-        if (!match(routes[i].pattern, path, path_len, caps, &n) || strstr(allow, routes[i].method))
+        if (match(routes[i].pattern, path, path_len, caps, &n) != best ||
+            strstr(allow, routes[i].method))
             continue;
         if (allow[0])
             strcat(allow, ", ");
@@ -305,7 +343,7 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
     size_t n_caps = 0, path_len;
     const char *path = h2o_req->path.base;
     const char *q;
-    bool path_known = false;
+    int best = -1;
     enum confhub_status rc;
 
     ch_err_clear(&err);
@@ -314,18 +352,24 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
     r.query = q ? q + 1 : "";
     r.query_len = q ? h2o_req->path.len - path_len - 1 : 0;
 
+    /* One pass: the first route with the best specificity and this method. */
     for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!match(routes[i].pattern, path, path_len, caps, &n_caps))
-            continue;
-        path_known = true;
-        if (method_is(h2o_req, routes[i].method)) {
+        h2o_iovec_t c[HTTP_MAX_PARAMS];
+        size_t n = 0;
+        int m = match(routes[i].pattern, path, path_len, c, &n);
+        if (m > best) {
+            best = m;
+            route = NULL;
+        }
+        if (m == best && m >= 0 && !route && method_is(h2o_req, routes[i].method)) {
             route = &routes[i];
-            break;
+            memcpy(caps, c, sizeof(c));
+            n_caps = n;
         }
     }
     if (!route) {
-        if (path_known) {
-            send_allow(h2o_req, path, path_len);
+        if (best >= 0) {
+            send_allow(h2o_req, path, path_len, best);
             rc = ch_err_set(&err, CONFHUB_EMETHOD, "method %.*s is not allowed on %.*s",
                             (int)h2o_req->method.len, h2o_req->method.base, (int)path_len, path);
         } else {
@@ -349,7 +393,7 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
                         route->pattern);
         goto fail;
     }
-    if (route->body) {
+    if (route->body && !(route->flags & RT_ANY_BODY)) {
         ssize_t i = h2o_find_header(&h2o_req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
         if (i >= 0 && !is_json_media_type(h2o_req->headers.entries[i].value)) {
             h2o_iovec_t ct = h2o_req->headers.entries[i].value;
@@ -382,35 +426,61 @@ fail:
     return 0;
 }
 
+/* The answer body of a successful write; NULL when out of memory. */
+static json_t *write_answer(const struct ch_write *w)
+{
+    bool is_delete = w->op == CH_WRITE_DELETE_KEY || w->op == CH_WRITE_DELETE_SECTION ||
+                     w->op == CH_WRITE_DELETE_NS;
+    json_t *body;
+
+    if (w->op == CH_WRITE_TXN)
+        return json_pack("{s:b,s:I,s:O}", "succeeded", w->succeeded, "revision",
+                         (json_int_t)w->revision, "results", w->result);
+    if (w->dry_run) {
+        body = json_deep_copy(w->result);
+        if (body && (json_object_set_new(body, "dry_run", json_true()) != 0 ||
+                     json_object_set_new(body, "revision", json_integer(w->revision)) != 0)) {
+            json_decref(body);
+            body = NULL;
+        }
+        return body;
+    }
+    if (w->want_diff)
+        return json_pack("{s:I,s:b,s:I,s:I,s:I}", "revision", (json_int_t)w->revision, "changed",
+                         w->changed, "added", (json_int_t)w->n_added, "changed_keys",
+                         (json_int_t)w->n_changed, "removed", (json_int_t)w->n_removed);
+    if (is_delete)
+        return json_pack("{s:I}", "revision", (json_int_t)w->revision);
+    if (w->op == CH_WRITE_PUT_KEY)
+        return json_pack("{s:I,s:I,s:I,s:b}", "revision", (json_int_t)w->revision, "mod_revision",
+                         (json_int_t)w->mod_rev, "version", (json_int_t)w->version, "changed",
+                         w->changed);
+    return json_pack("{s:I,s:I,s:b}", "revision", (json_int_t)w->revision, "mod_revision",
+                     (json_int_t)w->mod_rev, "changed", w->changed);
+}
+
 void ch_http_finish_write(struct http_loop *loop, struct ch_write *w, h2o_req_t *req,
                           int64_t start_us)
 {
     json_t *body;
     char *text;
-    bool is_delete = w->op == CH_WRITE_DELETE_KEY || w->op == CH_WRITE_DELETE_SECTION ||
-                     w->op == CH_WRITE_DELETE_NS;
+    bool has_etag = w->op != CH_WRITE_TXN && !w->dry_run && !w->want_diff &&
+                    w->op != CH_WRITE_DELETE_KEY && w->op != CH_WRITE_DELETE_SECTION &&
+                    w->op != CH_WRITE_DELETE_NS;
 
     if (w->status != CONFHUB_OK) {
         ch_http_send_error(loop, req, NULL, w->status, &w->err, start_us);
         return;
     }
-    if (is_delete)
-        body = json_pack("{s:I}", "revision", (json_int_t)w->revision);
-    else if (w->op == CH_WRITE_PUT_KEY)
-        body = json_pack("{s:I,s:I,s:I,s:b}", "revision", (json_int_t)w->revision, "mod_revision",
-                         (json_int_t)w->mod_rev, "version", (json_int_t)w->version, "changed",
-                         w->changed);
-    else
-        body = json_pack("{s:I,s:I,s:b}", "revision", (json_int_t)w->revision, "mod_revision",
-                         (json_int_t)w->mod_rev, "changed", w->changed);
+    body = write_answer(w);
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) {
         struct ch_err err;
         ch_err_clear(&err);
         ch_err_set(&err, CONFHUB_ENOMEM,
-                   "write committed at revision %lld, but the answer "
-                   "could not be built: out of memory",
+                   "write committed at revision %lld, but the answer could not be built: out of "
+                   "memory",
                    (long long)w->revision);
         ch_http_send_error(loop, req, NULL, CONFHUB_ENOMEM, &err, start_us);
         return;
@@ -420,7 +490,7 @@ void ch_http_finish_write(struct http_loop *loop, struct ch_write *w, h2o_req_t 
     memcpy(copy, text, len);
     free(text);
     send_answer(loop, req, w->created ? 201 : 200, "application/json", copy, len,
-                is_delete ? -1 : w->mod_rev, start_us);
+                has_etag ? w->mod_rev : -1, start_us);
 }
 
 void ch_http_print_routes(FILE *out)

@@ -23,22 +23,27 @@
 #include "common/fileio.h"
 #include "common/json_util.h"
 #include "common/log.h"
+#include "common/names.h"
+#include "formats/format.h"
 #include "http_server.h"
 #include "limits_table.h"
 #include "model.h"
 #include "server.h"
 #include "service.h"
 #include "store.h"
+#include "txn.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DATA   "./data"
 #define MAX_SEED_BYTES (256u << 20)
+#define MAX_SEEDS      64
 
 struct serve_opts {
     const char *listen;
     const char *data_dir;
-    const char *store_uri; /* overrides data_dir */
-    const char *seed;
+    const char *store_uri;        /* overrides data_dir */
+    const char *seeds[MAX_SEEDS]; /* "FILE" or "NS=FILE", in order */
+    size_t n_seeds;
     const char *access_log;
     unsigned threads;
     bool print_routes;
@@ -57,8 +62,10 @@ static void serve_usage(FILE *out)
                  "(default " DEFAULT_DATA ")\n"
                  "  --store sqlite:PATH    the store, instead of --data\n"
                  "  --threads N            event-loop threads (default: one per core)\n"
-                 "  --seed FILE            JSON document loaded into namespace 'default' in one\n"
-                 "                         revision when the store is empty at start\n"
+                 "  --seed [NS=]FILE       a JSON, YAML or TOML document (by extension) loaded\n"
+                 "                         into namespace NS (default 'default'); repeatable;\n"
+                 "                         all seeds go in one revision, and only when the\n"
+                 "                         store is empty at start\n"
                  "  --log-level LEVEL      debug, info, warn or error (default info)\n"
                  "  --log-format FORMAT    text or json (default text)\n"
                  "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
@@ -72,42 +79,80 @@ static void serve_usage(FILE *out)
                  "store is closed, and the exit code is 0.\n");
 }
 
-/* Loads the seed document into namespace "default" in one revision (store known empty). */
-static enum confhub_status apply_seed(struct ch_service *svc, const char *path,
-                                      const struct ch_limits *limits, struct ch_err *err)
+/* Reads one seed ("FILE" or "NS=FILE") into {"op":"put_namespace","ns":NS,"value":DOC}. */
+static enum confhub_status read_seed(const char *spec, const struct ch_limits *limits,
+                                     json_t **op_out, struct ch_err *err)
 {
+    const char *eq = strchr(spec, '=');
+    const char *path = spec;
+    char ns[300] = "default";
+    struct ch_format_opts opts = {.max_depth = limits->max_json_depth};
+    enum ch_format fmt = CH_FORMAT_JSON;
     char *text = NULL;
     size_t len = 0;
     json_t *doc = NULL;
-    struct ch_write *w = NULL;
     enum confhub_status rc;
-    struct ch_err perr;
 
-    ch_err_clear(&perr);
-    rc = ch_file_read(path, MAX_SEED_BYTES, &text, &len, err);
+    /* NS=FILE, unless the '=' belongs to a path ("./a=b.json" has a '/' before it). */
+    if (eq && !memchr(spec, '/', (size_t)(eq - spec)) && eq > spec) {
+        if ((size_t)(eq - spec) >= sizeof(ns))
+            return ch_err_set(err, CONFHUB_EINVAL, "--seed '%s': namespace name too long", spec);
+        snprintf(ns, sizeof(ns), "%.*s", (int)(eq - spec), spec);
+        path = eq + 1;
+    }
+    rc = ch_names_check("--seed namespace", ns, strlen(ns), limits->max_name_bytes, err);
     if (rc != CONFHUB_OK)
         return rc;
-    rc = ch_json_parse(path, text, len, limits->max_json_depth, &doc, &perr);
+    (void)ch_format_from_path(path, &fmt); /* JSON unless the extension says otherwise */
+    rc = ch_file_read(path, MAX_SEED_BYTES, &text, &len, err);
+    if (rc == CONFHUB_OK)
+        rc = ch_format_parse(fmt, path, text, len, &opts, &doc, err);
     ch_free(text);
-    if (rc != CONFHUB_OK) {
-        if (perr.line > 0)
-            return ch_err_set(err, rc, "%s:%d:%d: %s", path, perr.line, perr.column, perr.msg);
-        return ch_err_set(err, rc, "%s", perr.msg);
+    if (rc != CONFHUB_OK)
+        return rc;
+    *op_out = json_pack("{s:s,s:s,s:o}", "op", "put_namespace", "ns", ns, "value", doc);
+    if (!*op_out)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot seed: out of memory");
+    return CONFHUB_OK;
+}
+
+/* Loads every seed in one revision, as one transaction (the store is known to be empty). */
+static enum confhub_status apply_seeds(struct ch_service *svc, const char *const *seeds, size_t n,
+                                       const struct ch_limits *limits, struct ch_err *err)
+{
+    json_t *ops = json_array();
+    struct ch_txn *txn = NULL;
+    struct ch_write *w = NULL;
+    enum confhub_status rc = CONFHUB_OK;
+
+    if (!ops)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot seed: out of memory");
+    for (size_t i = 0; i < n && rc == CONFHUB_OK; i++) {
+        json_t *op = NULL;
+        rc = read_seed(seeds[i], limits, &op, err);
+        if (rc == CONFHUB_OK && json_array_append_new(ops, op) != 0)
+            rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot seed: out of memory");
     }
-    w = ch_write_new(CH_WRITE_PUT_NS);
-    if (!w || !(w->ns = ch_strdup("default"))) {
-        json_decref(doc);
-        ch_write_free(w);
+    if (rc != CONFHUB_OK) {
+        json_decref(ops);
+        return rc;
+    }
+    rc = ch_txn_parse(json_pack("{s:o}", "then", ops), limits, &txn, err);
+    if (rc != CONFHUB_OK)
+        return ch_err_set(err, rc, "--seed: %s", err->msg);
+    w = ch_write_new(CH_WRITE_TXN);
+    if (!w) {
+        ch_txn_free(txn);
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot seed: out of memory");
     }
-    w->value = doc;
+    w->txn = txn;
     snprintf(w->actor, sizeof(w->actor), "seed");
     rc = ch_service_write_sync(svc, w);
     if (rc != CONFHUB_OK)
-        ch_err_set(err, rc, "%s: %s", path, w->err.msg);
+        ch_err_set(err, rc, "--seed: %s", w->err.msg);
     else
-        ch_log(CH_LOG_INFO, "serve", "seeded namespace 'default' from '%s' at revision %lld", path,
-               (long long)w->revision);
+        ch_log(CH_LOG_INFO, "serve", "seeded %zu namespace%s at revision %lld", n,
+               n == 1 ? "" : "s", (long long)w->revision);
     ch_write_free(w);
     return rc;
 }
@@ -190,7 +235,11 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
             }
             break;
         case OPT_SEED:
-            o->seed = optarg;
+            if (o->n_seeds == MAX_SEEDS) {
+                fprintf(stderr, "confhub serve: more than %d --seed files\n", MAX_SEEDS);
+                return 1;
+            }
+            o->seeds[o->n_seeds++] = optarg;
             break;
         case OPT_LOG_LEVEL:
             if (!ch_log_parse_level(optarg, &level)) {
@@ -300,12 +349,12 @@ int ch_server_serve_main(int argc, char **argv)
         ch_service_new(store, model, &o.limits, &svc, &err) != CONFHUB_OK ||
         ch_service_start(svc, &err) != CONFHUB_OK)
         goto done;
-    if (o.seed && ch_service_loaded_revision(svc) == 0) {
-        if (apply_seed(svc, o.seed, &o.limits, &err) != CONFHUB_OK)
+    if (o.n_seeds && ch_service_loaded_revision(svc) == 0) {
+        if (apply_seeds(svc, o.seeds, o.n_seeds, &o.limits, &err) != CONFHUB_OK)
             goto done;
-    } else if (o.seed) {
-        ch_log(CH_LOG_INFO, "serve", "store is not empty (revision %lld): seed '%s' not applied",
-               (long long)ch_service_loaded_revision(svc), o.seed);
+    } else if (o.n_seeds) {
+        ch_log(CH_LOG_INFO, "serve", "store is not empty (revision %lld): --seed not applied",
+               (long long)ch_service_loaded_revision(svc));
     }
     struct ch_http_config hc = {.listen = o.listen,
                                 .threads = o.threads,

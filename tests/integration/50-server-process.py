@@ -56,6 +56,36 @@ def test_seed_errors():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def test_seeds():
+    d = tempfile.mkdtemp(prefix="confhub-test-")
+    team = os.path.join(d, "team.json")
+    with open(team, "w") as f:
+        f.write('{"db": {"host": "pg"}}')
+    example = os.path.join(chtest.ROOT, "examples", "example.json")
+    srv = chtest.Server(args=["--seed", example, "--seed", "team-b=" + team], keep_data=True)
+    srv.start()
+    _, _, body = srv.json("GET", "/v1/namespaces")
+    tap.eq([(n["name"], n["keys"]) for n in body["namespaces"]], [("default", 24), ("team-b", 1)],
+           "--seed FILE and --seed NS=FILE both load")
+    tap.eq(body["revision"], 1, "all seeds go in one revision")
+    srv.json("PUT", "/v1/ns/team-b/db/host", '"changed"')
+    srv.stop()
+    srv2 = chtest.Server(data_dir=srv.data_dir, args=["--seed", "team-b=" + team]).start()
+    _, _, host = srv2.json("GET", "/v1/ns/team-b/db/host")
+    srv2.stop()
+    tap.eq(host, "changed", "seeds are never applied to a store that is not empty")
+    tap.ok("--seed not applied" in srv2.read_log(), "skipping the seed is logged")
+    code, out, err = run("serve", "--listen", "127.0.0.1:%d" % chtest.free_port(), "--data",
+                         os.path.join(d, "x"), "--seed", "a=" + team, "--seed", "a=" + team)
+    tap.ok(code == 1 and "--seed" in err and "same key" in err,
+           "two seeds for one namespace are refused", err)
+    code, out, err = run("serve", "--listen", "127.0.0.1:%d" % chtest.free_port(), "--data",
+                         os.path.join(d, "y"), "--seed", "a/b=" + team)
+    tap.ok(code == 1, "a seed namespace that is not a valid name is refused", err)
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.rmtree(srv.data_dir, ignore_errors=True)
+
+
 def test_address_in_use():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -151,6 +181,7 @@ def test_sigint():
 
 test_help_and_usage()
 test_seed_errors()
+test_seeds()
 test_address_in_use()
 test_logs()
 test_migrations()

@@ -25,7 +25,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "lib/fault_vfs.h"
-#include "limits.h"
+#include "limits_table.h"
 #include "model.h"
 #include "service.h"
 #include "store.h"
