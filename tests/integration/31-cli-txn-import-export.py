@@ -193,6 +193,11 @@ def main():
             r = run('txn', '-', stdin=b'{"if":[{"section":"app","key":"port","exists":true}]}')
             check(r.rc == 0 and r.out.splitlines()[0].startswith('succeeded'),
                   'a txn with only conditions succeeds and changes nothing', r)
+            r = run('txn', '-', stdin=b'{"then":[{"op":"put","section":"app","key":"x","value":1},'
+                    b'{"op":"delete","section":"app","key":"nope"}]}')
+            check(r.rc == 2 and r.err.startswith('confhub: txn <stdin>: ') and
+                  run('get', 'app', 'x').rc == 2,
+                  'a delete of a missing key refuses the whole txn (404, exit 2)', r)
             r = run('txn', '-', stdin=b'{"then":[{"op":"frobnicate","section":"a","key":"b"}]}')
             check(r.rc == 1 and r.err.startswith('confhub: txn <stdin>: '),
                   'an invalid txn is a 400: exit 1 with the server message', r)
