@@ -15,9 +15,11 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS_debug   := -O0 -g3
 CFLAGS_release := -O2 -g -DNDEBUG -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 CFLAGS_tsan    := -O1 -g3 -fsanitize=thread
+CFLAGS_fuzz    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+                  -Wno-string-concatenation
 CFLAGS_asan    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined \
                   -fno-sanitize-recover=all
-CPPFLAGS += -Iinclude -Isrc -I$(O)/gen -D_GNU_SOURCE -DH2O_USE_LIBUV=0
+CPPFLAGS += -Iinclude -Isrc -I. -I$(O)/gen -D_GNU_SOURCE -DH2O_USE_LIBUV=0
 CFLAGS   += -std=c11 $(WARN) $(CFLAGS_$(BUILD)) -fPIC -fvisibility=hidden \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(filter -fsanitize=%,$(CFLAGS_$(BUILD)))
@@ -29,6 +31,7 @@ CLI_SRC    := $(wildcard src/cli/*.c)
 MIGRATIONS := $(sort $(wildcard src/store_migrations/sqlite/*.sql))
 GEN_SRC    := $(O)/gen/migrations_sqlite.c
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC   := $(wildcard fuzz/fuzz_*.c)
 TEST_LIB_SRC := $(wildcard tests/lib/*.c)
 
 obj = $(patsubst %.c,$(O)/%.o,$(1))
@@ -66,7 +69,25 @@ $(O)/tests/unit/%.o $(O)/tests/lib/%.o: CPPFLAGS += -Itests
 $(O)/gen/%.o: $(O)/gen/%.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-units: $(UNIT_BIN)
+# Fuzz targets: replayed over their saved corpus by `make test` (gcc, ASan), explored by
+# `make fuzz` (clang-14 libFuzzer, build/fuzz).
+FUZZ_REPLAY := $(patsubst fuzz/%.c,$(O)/fuzz/replay_%,$(FUZZ_SRC))
+FUZZ_BIN    := $(patsubst fuzz/%.c,build/fuzz/fuzz/%,$(FUZZ_SRC))
+
+$(O)/fuzz/replay_%: $(O)/fuzz/%.o $(O)/fuzz/replay_main.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/fuzz/fuzz/%: build/fuzz/fuzz/%.o $(LIB_OBJ)
+	$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+units: $(UNIT_BIN) $(FUZZ_REPLAY)
+
+fuzz-targets: $(FUZZ_BIN)
+
+fuzz:
+	scripts/deps.sh test
+	$(MAKE) BUILD=fuzz CC=clang-14 fuzz-targets
+	FUZZ_SECONDS=$${FUZZ_SECONDS:-60} scripts/fuzz.sh
 
 deps:
 	scripts/deps.sh build
@@ -78,6 +99,7 @@ run: deps
 test:
 	scripts/deps.sh test
 	$(MAKE) BUILD=asan all units
+	$(MAKE) BUILD=fuzz CC=clang-14 fuzz-targets
 	scripts/run-tests.sh build/asan
 
 # Benchmarks are not tests: bench/run.sh prints figures and ratios, it never fails on speed.
@@ -98,6 +120,6 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all units deps run test bench install lint clean
+.PHONY: all units deps run test bench install lint clean fuzz fuzz-targets
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -20,6 +20,20 @@ run_all() {
             echo "not ok - $t exited non-zero"
         fi
     done
+    for r in "$B"/fuzz/replay_fuzz_*; do
+        [ -x "$r" ] || continue
+        n=${r##*/replay_}
+        if "$r" fuzz/corpus/"$n"/* >/tmp/confhub-replay.$$ 2>&1; then
+            echo "ok - fuzz corpus replay: $n ($(ls fuzz/corpus/"$n" | wc -l) inputs)"
+        else
+            echo "not ok - fuzz corpus replay: $n"
+            tail -20 /tmp/confhub-replay.$$ | sed 's/^/#   /'
+        fi
+        rm -f /tmp/confhub-replay.$$
+    done
+    if [ -d build/fuzz/fuzz ]; then
+        FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
+    fi
     for t in tests/integration/*.py; do
         [ -f "$t" ] || continue
         echo "# integration: $t"
