@@ -109,6 +109,11 @@ bench:
 	$(MAKE) -C bench
 	bench/run.sh
 
+bench-import:
+	scripts/deps.sh bench
+	$(MAKE) BUILD=release all
+	bench/import.py
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/confhub
@@ -120,6 +125,6 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all units deps run test bench install lint clean fuzz fuzz-targets
+.PHONY: all units deps run test bench bench-import install lint clean fuzz fuzz-targets
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (ch_model_new(1, &model, &err) == CONFHUB_OK) {
         ch_model_batch_begin(model);
-        ch_model_batch_set(model, "default", "app", "port", "8080", 4, 1);
-        ch_model_batch_set(model, "default", "list", "@", "[1,2]", 5, 1);
+        ch_model_batch_set(model, "default", "app", "port", "8080", 4, 1, NULL);
+        ch_model_batch_set(model, "default", "list", "@", "[1,2]", 5, 1, NULL);
         ch_model_batch_commit(model);
         const struct ch_state *st = ch_model_published(model);
         bool holds = ch_txn_holds(txn, st);

@@ -44,7 +44,7 @@ run_all() {
     for t in tests/conformance/*.sh tests/conformance/*.py; do
         [ -f "$t" ] || continue
         echo "# conformance: $t"
-        case $t in
+        case "$t" in
         *.py) "$PY" "$t" ;;
         *) sh "$t" ;;
         esac || echo "not ok - $t exited non-zero"

@@ -737,7 +737,8 @@ static void drop_json(struct node *n)
  * NULL for a write, which keeps the old entry's create_rev and bumps its version. */
 static enum confhub_status put_entry(struct ch_model *m, const char *ns_name, const char *sec_name,
                                      const char *key, const char *value, size_t value_len,
-                                     int64_t rev, const struct ch_entry_info *loaded)
+                                     int64_t rev, const struct ch_entry_info *loaded,
+                                     struct ch_entry_info *out)
 {
     size_t ns_len = strlen(ns_name), sec_len = strlen(sec_name), key_len = strlen(key);
     struct ch_state *root = writable_root(m);
@@ -816,14 +817,16 @@ static enum confhub_status put_entry(struct ch_model *m, const char *ns_name, co
     touch(&ns->hdr, rev);
     if (rev > root->revision)
         root->revision = rev;
+    if (out)
+        ch_entry_info(entry, out);
     return CONFHUB_OK;
 }
 
 enum confhub_status ch_model_batch_set(struct ch_model *m, const char *ns, const char *section,
                                        const char *key, const char *value, size_t value_len,
-                                       int64_t rev)
+                                       int64_t rev, struct ch_entry_info *out)
 {
-    return put_entry(m, ns, section, key, value, value_len, rev, NULL);
+    return put_entry(m, ns, section, key, value, value_len, rev, NULL, out);
 }
 
 enum confhub_status ch_model_batch_load(struct ch_model *m, const char *ns, const char *section,
@@ -832,7 +835,7 @@ enum confhub_status ch_model_batch_load(struct ch_model *m, const char *ns, cons
 {
     struct ch_entry_info loaded = {
         .create_rev = create_rev, .mod_rev = mod_rev, .version = version};
-    return put_entry(m, ns, section, key, value, value_len, mod_rev, &loaded);
+    return put_entry(m, ns, section, key, value, value_len, mod_rev, &loaded, NULL);
 }
 
 enum confhub_status ch_model_batch_delete(struct ch_model *m, const char *ns_name,

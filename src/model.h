@@ -123,11 +123,12 @@ const struct ch_state *ch_model_batch_state(const struct ch_model *model);
 /*
  * Sets ns/section/key to value (compact JSON text, copied) at revision rev, keeping the
  * entry's create_rev and bumping its version when it existed. Names must already be valid.
+ * OUT: *out (may be NULL) describes the new entry; its strings live as long as the entry.
  * Returns CONFHUB_ENOMEM on allocation failure; the batch must then be aborted.
  */
 enum confhub_status ch_model_batch_set(struct ch_model *model, const char *ns, const char *section,
                                        const char *key, const char *value, size_t value_len,
-                                       int64_t rev);
+                                       int64_t rev, struct ch_entry_info *out);
 
 /* Like ch_model_batch_set, with the entry's revisions and version as the store kept them
  * (start-up load). */

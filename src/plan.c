@@ -479,6 +479,18 @@ static int diff_append(json_t *list, const struct ch_change *c, const char *old)
     return rc;
 }
 
+void ch_plan_count(const struct ch_state *st, const struct ch_plan *plan, size_t *added,
+                   size_t *changed, size_t *removed)
+{
+    *added = *changed = *removed = 0;
+    for (size_t i = 0; i < plan->n; i++) {
+        const struct ch_change *ch = &plan->items[i];
+        const struct ch_section *sec = find_section(st, ch->ns, ch->section);
+        bool exists = sec && ch_section_find_entry(sec, ch->key, strlen(ch->key));
+        *(!exists ? added : ch->value ? changed : removed) += 1;
+    }
+}
+
 json_t *ch_plan_diff(const struct ch_state *st, const struct ch_plan *plan, size_t *added,
                      size_t *changed, size_t *removed)
 {

@@ -78,6 +78,10 @@ void ch_plan_describe(const struct ch_op *op, char *out, size_t out_len);
 json_t *ch_plan_diff(const struct ch_state *st, const struct ch_plan *plan, size_t *added,
                      size_t *changed, size_t *removed);
 
+/* Counts what plan would add, change and remove in st (ch_plan_diff without the JSON). */
+void ch_plan_count(const struct ch_state *st, const struct ch_plan *plan, size_t *added,
+                   size_t *changed, size_t *removed);
+
 /* The current JSON value of a namespace document or a section in st (a new reference), or
  * NULL when it does not exist or memory ran out (*oom tells which). */
 json_t *ch_plan_current_json(const struct ch_state *st, const char *ns, const char *section,

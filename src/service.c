@@ -47,8 +47,10 @@ struct batch {
     size_t n_events, cap_events;
     size_t *rev_first_event; /* index in events of each revision's first event */
     size_t cap_first;
-    char **owned; /* strings the events point to */
+    char **owned; /* old values the events point to */
     size_t n_owned, cap_owned;
+    struct ch_plan *plans; /* the applied plans: the events point into them */
+    size_t n_plans, cap_plans;
 };
 
 static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
@@ -154,43 +156,37 @@ static char *own(struct batch *b, const char *s)
     return copy;
 }
 
-/* Applies a plan to the model batch as revision rev and records its events. */
+/* Applies a plan to the model batch as revision rev and records its events. The events point
+ * into the plan, which the batch keeps until the commit; only old values are copied, since
+ * the entry that holds one may be freed by a later change in the same batch. */
 static enum confhub_status apply_plan(struct ch_service *svc, struct batch *b,
                                       const struct ch_plan *plan, int64_t rev)
 {
+    if (!grow((void **)&b->events, &b->cap_events, b->n_events + plan->n, sizeof(*b->events)))
+        return CONFHUB_ENOMEM;
     for (size_t i = 0; i < plan->n; i++) {
         const struct ch_change *c = &plan->items[i];
         const struct ch_section *sec = section_of(svc->model, c->ns, c->section);
         const struct ch_entry *old =
             sec ? ch_section_find_entry(sec, c->key, strlen(c->key)) : NULL;
-        struct ch_entry_info before = {0}, after = {0};
-        struct ch_store_event ev = {0};
+        struct ch_store_event ev = {.ns = c->ns, .section = c->section, .key = c->key};
         enum confhub_status rc;
 
-        if (!grow((void **)&b->events, &b->cap_events, b->n_events + 1, sizeof(*b->events)))
-            return CONFHUB_ENOMEM;
         if (old) {
+            struct ch_entry_info before;
             ch_entry_info(old, &before);
             ev.old_value = own(b, before.value);
             if (!ev.old_value)
                 return CONFHUB_ENOMEM;
         }
-        ev.ns = own(b, c->ns);
-        ev.section = own(b, c->section);
-        ev.key = own(b, c->key);
-        if (!ev.ns || !ev.section || !ev.key)
-            return CONFHUB_ENOMEM;
         if (c->value) {
+            struct ch_entry_info after;
             ev.op = CH_STORE_SET;
-            ev.new_value = own(b, c->value);
-            if (!ev.new_value)
-                return CONFHUB_ENOMEM;
+            ev.new_value = c->value;
             rc = ch_model_batch_set(svc->model, c->ns, c->section, c->key, c->value, c->value_len,
-                                    rev);
+                                    rev, &after);
             if (rc != CONFHUB_OK)
                 return rc;
-            sec = section_of(svc->model, c->ns, c->section);
-            ch_entry_info(ch_section_find_entry(sec, c->key, strlen(c->key)), &after);
             ev.create_rev = after.create_rev;
             ev.mod_rev = after.mod_rev;
             ev.version = after.version;
@@ -202,6 +198,16 @@ static enum confhub_status apply_plan(struct ch_service *svc, struct batch *b,
         }
         b->events[b->n_events++] = ev;
     }
+    return CONFHUB_OK;
+}
+
+/* Keeps a plan until the batch is committed (its events point into it); empties *plan. */
+static enum confhub_status keep_plan(struct batch *b, struct ch_plan *plan)
+{
+    if (!grow((void **)&b->plans, &b->cap_plans, b->n_plans + 1, sizeof(*b->plans)))
+        return CONFHUB_ENOMEM;
+    b->plans[b->n_plans++] = *plan;
+    memset(plan, 0, sizeof(*plan));
     return CONFHUB_OK;
 }
 
@@ -282,14 +288,12 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
         rc = w->status == CONFHUB_ENOMEM ? CONFHUB_ENOMEM : CONFHUB_OK;
         goto done;
     }
-    if (w->dry_run || w->want_diff) {
-        json_t *diff = ch_plan_diff(st, &plan, &w->n_added, &w->n_changed, &w->n_removed);
-        if (!diff)
+    if (w->dry_run) {
+        w->result = ch_plan_diff(st, &plan, &w->n_added, &w->n_changed, &w->n_removed);
+        if (!w->result)
             goto done;
-        if (w->dry_run)
-            w->result = diff;
-        else
-            json_decref(diff);
+    } else if (w->want_diff) {
+        ch_plan_count(st, &plan, &w->n_added, &w->n_changed, &w->n_removed);
     }
     w->changed = plan.n > 0;
     w->revision = ch_state_revision(st);
@@ -299,6 +303,8 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
         rc = apply_plan(svc, b, &plan, rev);
         if (rc == CONFHUB_OK)
             rc = record_revision(b, w, rev, first);
+        if (rc == CONFHUB_OK)
+            rc = keep_plan(b, &plan);
         if (rc != CONFHUB_OK)
             goto done;
         /* Cannot fail: apply_plan made the batch root writable. */
@@ -326,6 +332,9 @@ static void free_batch(struct batch *b)
     for (size_t i = 0; i < b->n_owned; i++)
         ch_free(b->owned[i]);
     ch_free(b->owned);
+    for (size_t i = 0; i < b->n_plans; i++)
+        ch_plan_free(&b->plans[i]);
+    ch_free(b->plans);
     ch_free(b->revs);
     ch_free(b->events);
     ch_free(b->rev_first_event);
@@ -351,11 +360,15 @@ static void process_batch(struct ch_service *svc, struct ch_write *list)
     struct ch_err err;
     enum confhub_status rc = CONFHUB_OK;
 
+    int64_t t0 = ch_time_mono_us(), t1, t2;
+    size_t n_writes = 0;
+
     ch_err_clear(&err);
     ch_model_batch_begin(svc->model);
     b.next_rev = ch_state_revision(ch_model_batch_state(svc->model)) + 1;
-    for (struct ch_write *w = list; w && rc == CONFHUB_OK; w = w->next)
+    for (struct ch_write *w = list; w && rc == CONFHUB_OK; w = w->next, n_writes++)
         rc = run_write(svc, &b, w);
+    t1 = ch_time_mono_us();
     if (rc != CONFHUB_OK) {
         ch_err_set(&err, CONFHUB_EUNAVAIL, "write failed: out of memory; nothing was changed");
     } else if (b.n_revs > 0) {
@@ -370,6 +383,11 @@ static void process_batch(struct ch_service *svc, struct ch_write *list)
             ch_err_set(&err, CONFHUB_EUNAVAIL, "%s", msg);
         }
     }
+    t2 = ch_time_mono_us();
+    ch_log(CH_LOG_DEBUG, "service",
+           "batch of %zu writes, %zu revisions, %zu events: apply %lld us, "
+           "commit %lld us",
+           n_writes, b.n_revs, b.n_events, (long long)(t1 - t0), (long long)(t2 - t1));
     if (rc == CONFHUB_OK) {
         ch_model_batch_commit(svc->model);
     } else {

@@ -9,6 +9,7 @@
 #include "common/alloc.h"
 #include "common/fileio.h"
 #include "formats/format.h"
+#include "formats/toml.h"
 #include "formats/yaml.h"
 #include "tools.h"
 
@@ -141,6 +142,21 @@ static int debug_json_validate(int argc, char **argv)
     return 0;
 }
 
+/* `toml-decode` and `toml-encode`: the toml-test decoder and encoder (formats/toml_debug.c). */
+static int debug_toml_decode(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return ch_toml_debug_decode(stdin, stdout, stderr);
+}
+
+static int debug_toml_encode(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    return ch_toml_debug_encode(stdin, stdout, stderr);
+}
+
 struct debug_cmd {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -150,7 +166,9 @@ struct debug_cmd {
 /* clang-format off */
 static const struct debug_cmd debug_cmds[] = {
     {"json-validate", debug_json_validate, "exit 0 if FILE (or stdin) is valid JSON, 1 if not"},
-    {"yaml-to-json", ch_yaml_debug_to_json, "YAML on stdin -> one JSON text per document"},
+    {"toml-decode",   debug_toml_decode,   "TOML on stdin -> toml-test tagged JSON on stdout"},
+    {"toml-encode",   debug_toml_encode,   "toml-test tagged JSON on stdin -> TOML on stdout"},
+    {"yaml-to-json",   ch_yaml_debug_to_json,   "YAML on stdin -> one JSON text per document"},
     {"yaml-roundtrip", ch_yaml_debug_roundtrip, "YAML on stdin -> parsed and written back as YAML"},
 };
 

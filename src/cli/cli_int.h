@@ -22,17 +22,42 @@ struct ch_cli {
     bool json;                /* -o json / --json: print the server's JSON answers */
     bool force_string;        /* --string: put stores VALUE as a string even if it parses */
     const char *if_match;     /* --if-match REV (digits only), or NULL */
+    const char *out_file;     /* export -o FILE ("-" is stdout), or NULL for stdout */
+    const char *format;       /* --format: "json", "yaml" or "toml", or NULL for the default */
+    bool merge;               /* import --merge: keep keys the document does not mention */
+    bool dry_run;             /* import --dry-run: show the changes, change nothing */
+    bool pretty;              /* export --pretty: ask the server for indented JSON */
     const char *const *args;  /* the command's positional arguments */
     size_t n_args;            /* how many args there are */
     struct ch_cli_http *http; /* owned by ch_cli_main; set before a command runs */
 };
 
-/* A command: prints its result to stdout and returns a status with err set on failure. */
+/*
+ * A command: prints its result to stdout and returns a status with err set on failure. A
+ * command that has already reported its outcome on stdout (txn's "conditions failed") may
+ * return a failure status with an empty err->msg: main.c then prints nothing more and only
+ * the exit code tells.
+ */
 typedef enum confhub_status ch_cli_cmd_fn(struct ch_cli *cli, struct ch_err *err);
 
 ch_cli_cmd_fn ch_cli_cmd_get;
 ch_cli_cmd_fn ch_cli_cmd_put;
 ch_cli_cmd_fn ch_cli_cmd_del;
 ch_cli_cmd_fn ch_cli_cmd_ls;
+ch_cli_cmd_fn ch_cli_cmd_txn;    /* cmd_txn.c */
+ch_cli_cmd_fn ch_cli_cmd_import; /* cmd_doc.c */
+ch_cli_cmd_fn ch_cli_cmd_export; /* cmd_doc.c */
+
+/* How a FILE argument is named in messages: "<stdin>" for "-", else path itself. */
+const char *ch_cli_input_name(const char *path);
+
+/*
+ * Reads the FILE argument path ("-" for standard input), at most max bytes, for command verb
+ * ("txn", "import"). A file that does not exist or cannot be read is CONFHUB_EINVAL (a wrong
+ * argument, exit 1); over max is CONFHUB_ETOOBIG. Messages read "verb: why".
+ * OUT: *text (NUL-terminated; ch_free) and *len on success.
+ */
+enum confhub_status ch_cli_read_input(const char *verb, const char *path, size_t max, char **text,
+                                      size_t *len, struct ch_err *err);
 
 #endif

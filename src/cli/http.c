@@ -181,43 +181,62 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *method, const char *path,
-                                        const char *body, size_t body_len,
-                                        const char *const *headers, struct ch_cli_resp *resp,
-                                        struct ch_err *err)
+/* Adapts libcurl's transfer-info callback to ch_cli_http_progress_fn (upload side only). */
+struct progress_hook {
+    ch_cli_http_progress_fn *fn;
+    void *userdata;
+};
+
+static int on_xferinfo(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    const struct progress_hook *hook = clientp;
+
+    (void)dltotal;
+    (void)dlnow;
+    if (ulnow >= 0 && ultotal >= 0)
+        hook->fn(hook->userdata, (uint64_t)ulnow, (uint64_t)ultotal);
+    return 0; /* non-zero would abort the transfer */
+}
+
+/* Appends line to *list; false when out of memory (curl_slist_append then frees nothing). */
+static bool add_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *next = curl_slist_append(*list, line);
+
+    if (!next)
+        return false;
+    *list = next;
+    return true;
+}
+
+enum confhub_status ch_cli_http_send(struct ch_cli_http *h, const struct ch_cli_req *req,
+                                     struct ch_cli_resp *resp, struct ch_err *err)
 {
     enum confhub_status rc = CONFHUB_OK;
     struct curl_slist *list = NULL;
     struct sink sink = {.resp = resp};
+    struct progress_hook hook = {.fn = req->progress, .userdata = req->progress_data};
+    const char *method = req->method;
     char *url = NULL;
-    size_t url_len = strlen(h->base) + strlen(path) + 1;
+    char content_type[128];
+    size_t url_len = strlen(h->base) + strlen(req->path) + 1;
+    size_t i;
     CURLcode cc;
 
     ch_cli_http_resp_clear(resp);
     url = ch_malloc(url_len);
-    if (!url) {
-        rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot build request: out of memory");
-        goto done;
-    }
-    snprintf(url, url_len, "%s%s", h->base, path);
-
-    {
-        /* curl_slist_append copies; a NULL return means out of memory and frees nothing. */
-        const char *fixed[] = {"Accept: application/json", "Content-Type: application/json",
-                               "Expect:" /* no 100-continue round trip for big bodies */};
-        size_t i;
-        for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-            struct curl_slist *next = curl_slist_append(list, fixed[i]);
-            if (!next)
-                goto oom;
-            list = next;
-        }
-        for (i = 0; headers && headers[i]; i++) {
-            struct curl_slist *next = curl_slist_append(list, headers[i]);
-            if (!next)
-                goto oom;
-            list = next;
-        }
+    if (!url)
+        goto oom;
+    snprintf(url, url_len, "%s%s", h->base, req->path);
+    snprintf(content_type, sizeof(content_type), "Content-Type: %s",
+             req->content_type ? req->content_type : "application/json");
+    if (!add_header(&list, "Accept: application/json") || !add_header(&list, content_type) ||
+        !add_header(&list, "Expect:")) /* no 100-continue round trip for big bodies */
+        goto oom;
+    for (i = 0; req->headers && req->headers[i]; i++) {
+        if (!add_header(&list, req->headers[i]))
+            goto oom;
     }
 
     curl_easy_reset(h->curl);
@@ -228,7 +247,8 @@ enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *metho
     curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "confhub/" CONFHUB_VERSION_STRING);
     curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, TOTAL_TIMEOUT_MS);
+    curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS,
+                     req->timeout_ms ? (long)req->timeout_ms : TOTAL_TIMEOUT_MS);
     /* Signals would be the only way to time out name lookups; a CLI does not need them. */
     curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf);
@@ -236,11 +256,16 @@ enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *metho
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &sink);
+    if (req->progress) {
+        curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
+        curl_easy_setopt(h->curl, CURLOPT_XFERINFODATA, &hook);
+        curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 0L);
+    }
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
-    } else if (body) {
-        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, body);
+    } else if (req->body) {
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, req->body);
     }
 
     cc = curl_easy_perform(h->curl);
@@ -260,11 +285,22 @@ enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *metho
     goto done;
 
 oom:
-    rc = ch_err_set(err, CONFHUB_ENOMEM, "%s %s: out of memory", method, path);
+    rc = ch_err_set(err, CONFHUB_ENOMEM, "%s %s: out of memory", method, req->path);
 done:
     curl_slist_free_all(list);
     ch_free(url);
     return rc;
+}
+
+enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *method, const char *path,
+                                        const char *body, size_t body_len,
+                                        const char *const *headers, struct ch_cli_resp *resp,
+                                        struct ch_err *err)
+{
+    struct ch_cli_req req = {
+        .method = method, .path = path, .body = body, .body_len = body_len, .headers = headers};
+
+    return ch_cli_http_send(h, &req, resp, err);
 }
 
 static enum confhub_status status_from_http(long status)

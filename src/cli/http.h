@@ -2,9 +2,9 @@
 /*
  * http.h: a small HTTP client for the CLI, one libcurl easy handle per struct ch_cli_http.
  *
- * One request at a time, blocking, with a 5 s connect and 30 s total timeout. A request that
- * got any HTTP answer succeeds at this layer, whatever its status; ch_cli_http_check() then
- * turns a non-2xx answer into a confhub status and the server's error message. Response bodies
+ * One request at a time, blocking, with a 5 s connect and (by default) 30 s total timeout. A
+ * request that got any HTTP answer succeeds at this layer, whatever its status; ch_cli_http_check()
+ * then turns a non-2xx answer into a confhub status and the server's error message. Response bodies
  * are capped at CH_CLI_HTTP_MAX_BODY (STYLE B5.6).
  */
 #ifndef CH_CLI_HTTP_H
@@ -48,13 +48,38 @@ const char *ch_cli_http_base(const struct ch_cli_http *h);
 char *ch_cli_http_escape(struct ch_cli_http *h, const char *name);
 
 /*
- * Sends method path (which starts with '/', relative to the base URL) with an optional JSON
- * body (body may be NULL when body_len is 0) and extra header lines ("If-Match: \"7\"", a
- * NULL-terminated array, or NULL). Content-Type and Accept are application/json.
+ * Called while a request body is being sent: sent of total bytes so far (total is 0 until
+ * libcurl knows it). Runs on the calling thread, inside ch_cli_http_send(), possibly many
+ * times per second and several times with the same numbers.
+ */
+typedef void ch_cli_http_progress_fn(void *userdata, uint64_t sent, uint64_t total);
+
+/* One request for ch_cli_http_send(). Zero-initialise it; every zero field is the default. */
+struct ch_cli_req {
+    const char *method;                /* "GET", "PUT", "POST", "DELETE" */
+    const char *path;                  /* starts with '/', relative to the base URL */
+    const char *body;                  /* request body (borrowed), or NULL for none */
+    size_t body_len;                   /* bytes in body */
+    const char *const *headers;        /* extra "Name: value" lines, NULL-terminated, or NULL */
+    const char *content_type;          /* body media type; NULL for application/json */
+    uint32_t timeout_ms;               /* whole-request limit; 0 for 30 s */
+    ch_cli_http_progress_fn *progress; /* upload progress, or NULL */
+    void *progress_data;               /* passed to progress as userdata */
+};
+
+/*
+ * Sends req and waits for the answer. Accept is always application/json.
  * OUT: resp receives the answer; the caller clears it with ch_cli_http_resp_clear() in every
  * case. Returns CONFHUB_OK when the server answered (any status), CONFHUB_EUNAVAIL with
  * "cannot reach URL: why" when it could not be reached or timed out, CONFHUB_ETOOBIG when the
  * body was over the cap, CONFHUB_ENOMEM.
+ */
+enum confhub_status ch_cli_http_send(struct ch_cli_http *h, const struct ch_cli_req *req,
+                                     struct ch_cli_resp *resp, struct ch_err *err);
+
+/*
+ * ch_cli_http_send() with a JSON body (body may be NULL when body_len is 0), extra header lines
+ * ("If-Match: \"7\"", NULL-terminated, or NULL) and the default timeout.
  */
 enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *method, const char *path,
                                         const char *body, size_t body_len,

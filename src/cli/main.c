@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -30,8 +31,34 @@ enum {
     EXIT_OK = 0,
     EXIT_USAGE = 1,     /* bad command line, or the server rejected the request as invalid */
     EXIT_NOT_FOUND = 2, /* 404 */
-    EXIT_CONFLICT = 3,  /* 412: --if-match did not match */
+    EXIT_CONFLICT = 3,  /* 412 (--if-match did not match), or txn's conditions failed */
     EXIT_FAILURE_ = 4,  /* cannot reach the server, 5xx, or anything unexpected */
+};
+
+/*
+ * Options that only some commands take, as bits: a command lists the ones it accepts, and
+ * giving any other is a usage error, so an option is never silently ignored (-n on txn would
+ * otherwise look as if it chose the namespace). --server and --help apply everywhere.
+ */
+enum {
+    OPTF_NAMESPACE = 1u << 0, /* -n */
+    OPTF_OUTPUT = 1u << 1,    /* -o: text|json, or export's FILE */
+    OPTF_JSON = 1u << 2,      /* --json */
+    OPTF_IF_MATCH = 1u << 3,
+    OPTF_STRING = 1u << 4,
+    OPTF_FORMAT = 1u << 5,
+    OPTF_MERGE = 1u << 6,
+    OPTF_DRY_RUN = 1u << 7,
+    OPTF_PRETTY = 1u << 8,
+    OPTF_COUNT_ = 9,
+    OPTF_READ = OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON, /* what get and ls take */
+    OPTF_ANY = (1u << OPTF_COUNT_) - 1,
+};
+
+/* How each OPTF_ bit is named in "option '...' does not apply to CMD", in bit order. */
+static const char *const optf_names[OPTF_COUNT_] = {
+    "-n/--namespace", "-o/--output", "--json",    "--if-match", "--string",
+    "--format",       "--merge",     "--dry-run", "--pretty",
 };
 
 struct command {
@@ -39,7 +66,8 @@ struct command {
     ch_cli_cmd_fn *fn; /* NULL for commands main.c handles itself (help, version) */
     size_t min_args;   /* positional arguments after the command name */
     size_t max_args;
-    bool writes;       /* takes --if-match */
+    unsigned opts;     /* OPTF_ bits of the options the command takes */
+    bool output_file;  /* -o names a FILE to write, not the output format (export) */
     const char *usage; /* the synopsis after "confhub " */
     const char *summary;
     const char *details; /* shown by `confhub help COMMAND`: description and examples */
@@ -47,7 +75,7 @@ struct command {
 
 /* clang-format off */
 static const struct command commands[] = {
-    {"get", ch_cli_cmd_get, 1, 2, false, "get SECTION [KEY]",
+    {"get", ch_cli_cmd_get, 1, 2, OPTF_READ, false, "get SECTION [KEY]",
      "print a value: confhub get SECTION [KEY]",
      "Prints the value of KEY in SECTION. A string prints raw (no quotes), an object or an\n"
      "array as JSON indented by 2, anything else as JSON (42, true, null). Without KEY, prints\n"
@@ -60,7 +88,8 @@ static const struct command commands[] = {
      "  confhub get app                    # every key of section app\n"
      "  confhub get -n staging db url\n"
      "  confhub get app port -o json       # value and revisions\n"},
-    {"put", ch_cli_cmd_put, 3, 3, true, "put SECTION KEY VALUE",
+    {"put", ch_cli_cmd_put, 3, 3, OPTF_READ | OPTF_IF_MATCH | OPTF_STRING, false,
+     "put SECTION KEY VALUE",
      "set a value: confhub put SECTION KEY VALUE",
      "Sets KEY in SECTION to VALUE, creating the section (and namespace) as needed. VALUE is\n"
      "taken as JSON when it parses (8080, true, null, [1,2], {\"a\":1}, \"quoted\") and as a\n"
@@ -78,7 +107,7 @@ static const struct command commands[] = {
      "  confhub put app offset -- -5\n"
      "  confhub put app cert - < cert.pem\n"
      "  confhub put app port 8081 --if-match 12\n"},
-    {"del", ch_cli_cmd_del, 1, 2, true, "del SECTION [KEY]",
+    {"del", ch_cli_cmd_del, 1, 2, OPTF_READ | OPTF_IF_MATCH, false, "del SECTION [KEY]",
      "delete a key or a section: confhub del SECTION [KEY]",
      "Deletes KEY from SECTION, or the whole SECTION when KEY is absent. With --if-match REV\n"
      "the delete happens only if the target's mod_revision is REV (exit 3 otherwise). Prints\n"
@@ -88,7 +117,7 @@ static const struct command commands[] = {
      "  confhub del app port\n"
      "  confhub del app\n"
      "  confhub del app port --if-match 12\n"},
-    {"ls", ch_cli_cmd_ls, 0, 1, false, "ls [SECTION]",
+    {"ls", ch_cli_cmd_ls, 0, 1, OPTF_READ, false, "ls [SECTION]",
      "list sections, or the keys of a section: confhub ls [SECTION]",
      "Without SECTION, lists the sections of the namespace; with SECTION, lists its keys. One\n"
      "name per line, sorted bytewise. A section that holds a single list or scalar has no keys\n"
@@ -98,14 +127,70 @@ static const struct command commands[] = {
      "  confhub ls\n"
      "  confhub ls app\n"
      "  confhub ls -n staging -o json\n"},
-    {"help", NULL, 0, 1, false, "help [COMMAND]",
+    {"txn", ch_cli_cmd_txn, 1, 1, OPTF_OUTPUT | OPTF_JSON, false, "txn FILE|-",
+     "apply a transaction: confhub txn FILE|-",
+     "Sends the JSON transaction in FILE ('-' reads stdin) to the server, which applies it\n"
+     "atomically: when every condition in \"if\" holds the \"then\" operations run, otherwise\n"
+     "the \"else\" operations do, all in one revision. Prints 'succeeded (revision R)' or\n"
+     "'conditions failed (revision R)', then one line per operation result, such as\n"
+     "'put default/app/port: changed'; with -o json, the server's answer. Exits 0 when the\n"
+     "conditions held, 3 when they failed (the else branch ran), 1 when the transaction is\n"
+     "invalid (not JSON, HTTP 400, or too many operations: 413), 2 when an operation's target\n"
+     "does not exist (nothing is changed then).\n"
+     "\n"
+     "A transaction is {\"if\":[COND...], \"then\":[OP...], \"else\":[OP...]}, each part optional:\n"
+     "  COND {\"section\":\"app\",\"key\":\"port\",\"mod_revision\":5,\"op\":\"==\"}: exactly one of\n"
+     "       mod_revision, version, value or exists; op is ==, !=, < or > (default ==)\n"
+     "  OP   {\"op\":\"put\",\"section\":\"app\",\"key\":\"port\",\"value\":8080}; also delete,\n"
+     "       put_section, delete_section, put_namespace, delete_namespace\n"
+     "Every COND and OP takes \"ns\" (default: default); -n does not apply. See docs/cli.md.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub txn change.json\n"
+     "  echo '{\"then\":[{\"op\":\"put\",\"section\":\"app\",\"key\":\"port\",\"value\":1}]}' |\n"
+     "    confhub txn -\n"
+     "  confhub txn cas.json -o json\n"},
+    {"import", ch_cli_cmd_import, 1, 1,
+     OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON | OPTF_FORMAT | OPTF_MERGE | OPTF_DRY_RUN, false,
+     "import FILE|- [--merge] [--dry-run] [--format json|yaml|toml]",
+     "load a document into a namespace: confhub import FILE|-",
+     "Loads the document in FILE ('-' reads stdin) into the namespace (-n NS) in one revision.\n"
+     "The server parses it. The format is --format, else FILE's extension (.json, .yaml, .yml,\n"
+     "or .toml); stdin needs --format. By default the document replaces the namespace: keys it\n"
+     "does not hold are removed. --merge only adds and changes keys. --dry-run changes nothing\n"
+     "and lists what would change: '+ section/key = value', '~ section/key: old -> new' and\n"
+     "'- section/key'. Prints 'imported FILE into NS: A added, C changed, R removed (revision\n"
+     "R)'; with -o json, the server's answer. A parse error prints 'FILE:LINE:COL: why' and\n"
+     "exits 1. A file over 1 MiB shows a progress bar while it uploads, when stderr is a\n"
+     "terminal.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub import config.yaml --dry-run\n"
+     "  confhub import config.yaml\n"
+     "  confhub import -n staging extra.toml --merge\n"
+     "  cat config.json | confhub import - --format json\n"},
+    {"export", ch_cli_cmd_export, 0, 0, OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_FORMAT | OPTF_PRETTY,
+     true, "export [-o FILE] [--format json|yaml|toml] [--pretty]",
+     "write a namespace as a document: confhub export [-o FILE]",
+     "Writes the whole namespace (-n NS) as one document, to stdout or, with -o FILE, to FILE.\n"
+     "The format is --format, else FILE's extension (.json, .yaml, .yml, .toml), else json.\n"
+     "--pretty asks the server for indented output. FILE is written to a temporary file that\n"
+     "is then renamed over it, so a failure never leaves half a file; 'exported NS to FILE\n"
+     "(revision R)' is printed. Exits 2 when the namespace does not exist.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub export > default.json\n"
+     "  confhub export -n staging -o staging.yaml\n"
+     "  confhub export --format toml\n"
+     "  confhub export --pretty -o backup.json\n"},
+    {"help", NULL, 0, 1, OPTF_ANY, false, "help [COMMAND]",
      "show help for a command: confhub help COMMAND",
      "Shows the list of commands, or the details and examples of one command.\n"
      "\n"
      "Examples:\n"
      "  confhub help put\n"
      "  confhub put --help\n"},
-    {"version", NULL, 0, 0, false, "version",
+    {"version", NULL, 0, 0, OPTF_ANY, false, "version",
      "print the version",
      "Prints 'confhub " CONFHUB_VERSION_STRING "'.\n"},
 };
@@ -120,10 +205,14 @@ static const char options_help[] =
     "Options (before or after the command):\n"
     "  -n, --namespace NS   namespace to use (default: default)\n"
     "      --server URL     server to talk to (default: $CONFHUB_URL, else " DEFAULT_SERVER ")\n"
-    "  -o, --output FORMAT  text (default) or json\n"
+    "  -o, --output FORMAT  text (default) or json; export: -o FILE, the file to write\n"
     "      --json           same as -o json\n"
     "      --if-match REV   put/del: only if the target's mod_revision is REV\n"
     "      --string         put: store VALUE as a string even if it parses as JSON\n"
+    "      --format F       import/export: json, yaml or toml (default: from the file name)\n"
+    "      --merge          import: add and change keys, remove none\n"
+    "      --dry-run        import: list what would change, change nothing\n"
+    "      --pretty         export: indented output\n"
     "  -h, --help           show help\n"
     "      --version        print the version\n"
     "      --               end of options (for a VALUE that starts with '-')\n";
@@ -133,7 +222,7 @@ static const char exit_help[] =
     "  0  success\n"
     "  1  usage error, or the server rejected the request as invalid (HTTP 400, 413, 415)\n"
     "  2  not found (HTTP 404)\n"
-    "  3  condition failed: --if-match did not match (HTTP 412)\n"
+    "  3  condition failed: --if-match did not match (HTTP 412), or txn's conditions failed\n"
     "  4  cannot reach the server, server error (5xx) or any other failure\n";
 
 /* clang-format on */
@@ -144,9 +233,15 @@ struct parsed {
     size_t n_positional;
     const char *ns;
     const char *server;
-    const char *output;   /* "text" or "json" once validated */
+    const char *output;   /* -o's value: "text"/"json", or export's FILE; checked later */
     const char *if_match; /* digits */
+    const char *format;   /* "json", "yaml" or "toml" */
+    unsigned given;       /* OPTF_ bits of the options on the line */
+    bool json;            /* --json */
     bool force_string;
+    bool merge;
+    bool dry_run;
+    bool pretty;
     bool help;
     bool version;
 };
@@ -218,6 +313,10 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         OPT_JSON,
         OPT_IF_MATCH,
         OPT_STRING,
+        OPT_FORMAT,
+        OPT_MERGE,
+        OPT_DRY_RUN,
+        OPT_PRETTY,
         OPT_HELP,
         OPT_VERSION
     };
@@ -228,15 +327,20 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         int id;          /* OPT_* */
         char short_name; /* 0 when there is no short form */
         bool takes_value;
+        unsigned flag;   /* its OPTF_ bit; 0 for options every command takes */
     } options[] = {
-        {"namespace", OPT_NAMESPACE, 'n', true},
-        {"server",    OPT_SERVER,    0,   true},
-        {"output",    OPT_OUTPUT,    'o', true},
-        {"json",      OPT_JSON,      0,   false},
-        {"if-match",  OPT_IF_MATCH,  0,   true},
-        {"string",    OPT_STRING,    0,   false},
-        {"help",      OPT_HELP,      'h', false},
-        {"version",   OPT_VERSION,   0,   false},
+        {"namespace", OPT_NAMESPACE, 'n', true,  OPTF_NAMESPACE},
+        {"server",    OPT_SERVER,    0,   true,  0},
+        {"output",    OPT_OUTPUT,    'o', true,  OPTF_OUTPUT},
+        {"json",      OPT_JSON,      0,   false, OPTF_JSON},
+        {"if-match",  OPT_IF_MATCH,  0,   true,  OPTF_IF_MATCH},
+        {"string",    OPT_STRING,    0,   false, OPTF_STRING},
+        {"format",    OPT_FORMAT,    0,   true,  OPTF_FORMAT},
+        {"merge",     OPT_MERGE,     0,   false, OPTF_MERGE},
+        {"dry-run",   OPT_DRY_RUN,   0,   false, OPTF_DRY_RUN},
+        {"pretty",    OPT_PRETTY,    0,   false, OPTF_PRETTY},
+        {"help",      OPT_HELP,      'h', false, 0},
+        {"version",   OPT_VERSION,   0,   false, 0},
     };
 
     /* clang-format on */
@@ -291,6 +395,7 @@ static int parse_args(int argc, char **argv, struct parsed *p)
             return usage_error("option '%s' takes no value", arg);
         }
 
+        p->given |= options[k].flag;
         switch (options[k].id) {
         case OPT_NAMESPACE:
             p->ns = value;
@@ -299,12 +404,10 @@ static int parse_args(int argc, char **argv, struct parsed *p)
             p->server = value;
             break;
         case OPT_OUTPUT:
-            if (strcmp(value, "text") != 0 && strcmp(value, "json") != 0)
-                return usage_error("output format must be text or json, not '%s'", value);
-            p->output = value;
+            p->output = value; /* its meaning depends on the command; see check_options() */
             break;
         case OPT_JSON:
-            p->output = "json";
+            p->json = true;
             break;
         case OPT_IF_MATCH:
             if (!is_revision(value))
@@ -314,6 +417,25 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         case OPT_STRING:
             p->force_string = true;
             break;
+        case OPT_FORMAT:
+            if (strcasecmp(value, "json") == 0)
+                p->format = "json";
+            else if (strcasecmp(value, "yaml") == 0 || strcasecmp(value, "yml") == 0)
+                p->format = "yaml";
+            else if (strcasecmp(value, "toml") == 0)
+                p->format = "toml";
+            else
+                return usage_error("--format must be json, yaml or toml, not '%s'", value);
+            break;
+        case OPT_MERGE:
+            p->merge = true;
+            break;
+        case OPT_DRY_RUN:
+            p->dry_run = true;
+            break;
+        case OPT_PRETTY:
+            p->pretty = true;
+            break;
         case OPT_HELP:
             p->help = true;
             break;
@@ -321,6 +443,31 @@ static int parse_args(int argc, char **argv, struct parsed *p)
             p->version = true;
             break;
         }
+    }
+    return EXIT_OK;
+}
+
+/* Checks that cmd takes every option on the line, and what -o means for it. */
+static int check_options(const struct command *cmd, const struct parsed *p)
+{
+    unsigned extra = p->given & ~cmd->opts;
+    size_t bit;
+
+    for (bit = 0; bit < OPTF_COUNT_; bit++) {
+        if (extra & (1u << bit))
+            return usage_error("option %s does not apply to %s", optf_names[bit], cmd->name);
+    }
+    if (!p->output)
+        return EXIT_OK;
+    if (cmd->output_file) {
+        /* "export -o json" almost certainly means the format, not a file named json. */
+        if (strcmp(p->output, "text") == 0 || strcmp(p->output, "json") == 0) {
+            return usage_error("%s -o takes a FILE; for the format use --format (a file named "
+                               "'%s' is -o ./%s)",
+                               cmd->name, p->output, p->output);
+        }
+    } else if (strcmp(p->output, "text") != 0 && strcmp(p->output, "json") != 0) {
+        return usage_error("output format must be text or json, not '%s'", p->output);
     }
     return EXIT_OK;
 }
@@ -377,9 +524,14 @@ static int run_command(const struct command *cmd, const struct parsed *p)
     ch_err_clear(&err);
     cli.ns = p->ns ? p->ns : DEFAULT_NAMESPACE;
     cli.server = p->server ? p->server : env_url && env_url[0] ? env_url : DEFAULT_SERVER;
-    cli.json = p->output && strcmp(p->output, "json") == 0;
+    cli.json = p->json || (!cmd->output_file && p->output && strcmp(p->output, "json") == 0);
     cli.force_string = p->force_string;
     cli.if_match = p->if_match;
+    cli.out_file = cmd->output_file ? p->output : NULL;
+    cli.format = p->format;
+    cli.merge = p->merge;
+    cli.dry_run = p->dry_run;
+    cli.pretty = p->pretty;
     cli.args = p->positional + 1;
     cli.n_args = p->n_positional - 1;
 
@@ -392,7 +544,7 @@ static int run_command(const struct command *cmd, const struct parsed *p)
         int saved = errno;
         rc = ch_err_set(&err, CONFHUB_EIO, "cannot write output: %s", strerror(saved));
     }
-    if (rc != CONFHUB_OK)
+    if (rc != CONFHUB_OK && err.msg[0])
         fprintf(stderr, "confhub: %s\n", err.msg);
     return exit_code(rc);
 }
@@ -433,14 +585,9 @@ int ch_cli_main(int argc, char **argv)
         code = EXIT_USAGE;
         goto done;
     }
-    if (p.if_match && !cmd->writes) {
-        code = usage_error("--if-match applies to put and del, not %s", cmd->name);
+    code = check_options(cmd, &p);
+    if (code != EXIT_OK)
         goto done;
-    }
-    if (p.force_string && strcmp(cmd->name, "put") != 0) {
-        code = usage_error("--string applies to put, not %s", cmd->name);
-        goto done;
-    }
 
     if (strcmp(cmd->name, "help") == 0) {
         code = run_help(&p);

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "formats/json.h"
+#include "formats/toml.h"
 #include "formats/yaml.h"
 
 static const struct {
@@ -58,10 +59,10 @@ enum confhub_status ch_format_parse(enum ch_format f, const char *name, const ch
     switch (f) {
     case CH_FORMAT_JSON:
         return ch_json_doc_parse(name, text, len, opts, out, err);
+    case CH_FORMAT_TOML:
+        return ch_toml_parse(name, text, len, opts, out, err);
     case CH_FORMAT_YAML:
         return ch_yaml_parse(name, text, len, opts, out, err);
-    case CH_FORMAT_TOML:
-        break;
     }
     return ch_err_set(err, CONFHUB_EINVAL, "%s: reading %s is not built in", name,
                       ch_format_name(f));
@@ -74,10 +75,10 @@ enum confhub_status ch_format_dump(enum ch_format f, const json_t *doc,
     switch (f) {
     case CH_FORMAT_JSON:
         return ch_json_doc_dump(doc, opts, out, len_out, err);
+    case CH_FORMAT_TOML:
+        return ch_toml_dump(doc, opts, out, len_out, err);
     case CH_FORMAT_YAML:
         return ch_yaml_dump(doc, opts, out, len_out, err);
-    case CH_FORMAT_TOML:
-        break;
     }
     return ch_err_set(err, CONFHUB_EINVAL, "writing %s is not built in", ch_format_name(f));
 }

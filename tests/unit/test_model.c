@@ -46,7 +46,8 @@ static int teardown(void **state)
 static void set(struct ch_model *m, const char *ns, const char *sec, const char *key,
                 const char *value, int64_t rev)
 {
-    assert_int_equal(ch_model_batch_set(m, ns, sec, key, value, strlen(value), rev), CONFHUB_OK);
+    assert_int_equal(ch_model_batch_set(m, ns, sec, key, value, strlen(value), rev, NULL),
+                     CONFHUB_OK);
 }
 
 /* One batch that sets a single key at rev and commits it. */
@@ -726,19 +727,19 @@ static enum confhub_status torture_batch(struct ch_model *m)
         if ((rc = (x)) != CONFHUB_OK) \
             return rc;                \
     } while (0)
-    TRY(ch_model_batch_set(m, "app", "db", "port", "1", 1, 3));
-    TRY(ch_model_batch_set(m, "app", "db", "port", "2", 1, 3));
-    TRY(ch_model_batch_set(m, "app", "db", "user", "\"u\"", 3, 3));
-    TRY(ch_model_batch_set(m, "app", "cache", "@", "[]", 2, 3));
+    TRY(ch_model_batch_set(m, "app", "db", "port", "1", 1, 3, NULL));
+    TRY(ch_model_batch_set(m, "app", "db", "port", "2", 1, 3, NULL));
+    TRY(ch_model_batch_set(m, "app", "db", "user", "\"u\"", 3, 3, NULL));
+    TRY(ch_model_batch_set(m, "app", "cache", "@", "[]", 2, 3, NULL));
     TRY(ch_model_batch_delete(m, "app", "flags", "@", 3));
     TRY(ch_model_batch_delete(m, "other", "s", "k", 3));
-    TRY(ch_model_batch_set(m, "other", "s2", "k", "null", 4, 3));
-    TRY(ch_model_batch_set(m, "new", "s", "k", "0", 1, 3));
+    TRY(ch_model_batch_set(m, "other", "s2", "k", "null", 4, 3, NULL));
+    TRY(ch_model_batch_set(m, "new", "s", "k", "0", 1, 3, NULL));
     TRY(ch_model_batch_delete(m, "new", "s", "k", 3));
-    TRY(ch_model_batch_set(m, "new", "s", "k", "1", 1, 3));
+    TRY(ch_model_batch_set(m, "new", "s", "k", "1", 1, 3, NULL));
     for (int i = 0; i < 20; i++) {
         snprintf(key, sizeof(key), "g%d", i);
-        TRY(ch_model_batch_set(m, "app", "grow", key, "true", 4, 3));
+        TRY(ch_model_batch_set(m, "app", "grow", key, "true", 4, 3, NULL));
     }
 #undef TRY
     ch_model_batch_set_revision(m, 3);
