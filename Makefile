@@ -98,6 +98,7 @@ run: deps
 
 test:
 	scripts/deps.sh test
+	$(MAKE) BUILD=release all
 	$(MAKE) BUILD=asan all units
 	$(MAKE) BUILD=fuzz CC=clang-14 fuzz-targets
 	scripts/run-tests.sh build/asan

@@ -64,8 +64,7 @@ enum confhub_status ch_format_parse(enum ch_format f, const char *name, const ch
     case CH_FORMAT_YAML:
         return ch_yaml_parse(name, text, len, opts, out, err);
     }
-    return ch_err_set(err, CONFHUB_EINVAL, "%s: reading %s is not built in", name,
-                      ch_format_name(f));
+    return ch_err_set(err, CONFHUB_EINVAL, "%s: unknown format %d", name, (int)f);
 }
 
 enum confhub_status ch_format_dump(enum ch_format f, const json_t *doc,
@@ -80,5 +79,5 @@ enum confhub_status ch_format_dump(enum ch_format f, const json_t *doc,
     case CH_FORMAT_YAML:
         return ch_yaml_dump(doc, opts, out, len_out, err);
     }
-    return ch_err_set(err, CONFHUB_EINVAL, "writing %s is not built in", ch_format_name(f));
+    return ch_err_set(err, CONFHUB_EINVAL, "unknown format %d", (int)f);
 }

@@ -558,7 +558,7 @@ static enum confhub_status on_scalar(struct ctx *c, struct fy_event *ev)
     json_t *v = NULL;
     char *text = NULL;
     size_t len = 0, n_bytes;
-    enum kind kind;
+    enum kind kind = K_STR; /* set by scalar_value() on success */
     long anchor;
 
     rc = add_anchor(c, ev->scalar.anchor, &anchor);

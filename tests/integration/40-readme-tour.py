@@ -16,17 +16,24 @@ import chtest  # noqa: E402
 tap = chtest.Tap("readme: ")
 
 
+def complete(cmd):
+    """True when cmd is a whole shell command (no open quote, no trailing backslash)."""
+    p = subprocess.run(["bash", "-n", "-c", cmd], capture_output=True, text=True)
+    return p.returncode == 0 or "unexpected end of file" not in p.stderr and \
+        "unexpected EOF" not in p.stderr
+
+
 def tour_commands():
     text = open(os.path.join(chtest.ROOT, "README.md"), encoding="utf-8").read()
     section = text.split("## Five-minute tour", 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     cmds, cur = [], ""
     for line in block.splitlines():
-        if not line.strip() or line.lstrip().startswith("#"):
+        if not cur and (not line.strip() or line.lstrip().startswith("#")):
             continue
-        cur += line.rstrip("\\") + " " if line.endswith("\\") else line
-        if not line.endswith("\\"):
-            cmds.append(cur)
+        cur += line + "\n"
+        if not line.endswith("\\") and complete(cur):
+            cmds.append(cur.strip())
             cur = ""
     return cmds
 
@@ -46,7 +53,7 @@ def main():
                                capture_output=True, text=True, timeout=60)
             outputs.append((cmd, p.stdout))
             tap.ok(p.returncode == 0 and "ERROR: AddressSanitizer" not in p.stderr,
-                   "tour: %s" % cmd[:90], "exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
+                   "tour: %s" % " ".join(cmd.split())[:90], "exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
         out = dict(outputs)
         tap.eq(out.get("curl -s http://127.0.0.1:8080/v1/ns/default/app/port"), "8080",
                "the first read shows the example's port")
@@ -56,6 +63,13 @@ def main():
         cli_stale = [o for c, o in outputs if "--if-match 1" in c]
         tap.ok(cli_stale and "exit code 3" in cli_stale[0], "the CLI exits 3 on a stale --if-match",
                cli_stale)
+        txn = [o for c, o in outputs if "confhub txn -" in c]
+        tap.ok(txn and txn[0].startswith("succeeded"), "the tour's transaction succeeds", txn)
+        yaml_out = [o for c, o in outputs if "export --format yaml" in c]
+        tap.ok(yaml_out and yaml_out[0].startswith("app:\n"), "export --format yaml prints YAML",
+               yaml_out)
+        imp = [o for c, o in outputs if c == "confhub import examples/example.toml -n staging"]
+        tap.ok(imp and "24 added" in imp[0], "the TOML example imports all 24 keys", imp)
     tap.done()
 
 
