@@ -43,6 +43,7 @@ enum stmt_id {
     ST_ROLLBACK,
     ST_UPSERT_KV,
     ST_DELETE_KV,
+    ST_INSERT_REVISION,
     ST_INSERT_HISTORY,
     ST_GET_REVISION,
     ST_SET_REVISION,
@@ -60,9 +61,10 @@ static const char *const stmt_sql[ST_COUNT] = {
                           " create_rev = excluded.create_rev, mod_rev = excluded.mod_rev,"
                           " version = excluded.version",
     [ST_DELETE_KV]      = "DELETE FROM kv WHERE ns = ?1 AND section = ?2 AND key = ?3",
-    [ST_INSERT_HISTORY] = "INSERT INTO history (revision, seq, ts_ms, actor, remote, op, ns,"
-                          " section, key, old_value, new_value)"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_INSERT_REVISION]= "INSERT INTO revisions (revision, ts_ms, actor, remote)"
+                          " VALUES (?1, ?2, ?3, ?4)",
+    [ST_INSERT_HISTORY] = "INSERT INTO history (revision, seq, op, ns, section, key, old_value,"
+                          " new_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [ST_GET_REVISION]   = "SELECT value FROM meta WHERE name = 'revision'",
     [ST_SET_REVISION]   = "INSERT INTO meta (name, value) VALUES ('revision', ?1)"
                           " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
@@ -377,6 +379,17 @@ static enum confhub_status check_batch(const struct ch_store_revision *revs, siz
     return CONFHUB_OK;
 }
 
+/* Writes a revision's row (time, actor, remote); returns the SQLite code. */
+static int write_revision(struct sqlite_store *s, const struct ch_store_revision *r)
+{
+    sqlite3_stmt *stmt = s->stmts[ST_INSERT_REVISION];
+    int rc = sqlite3_bind_int64(stmt, 1, r->revision);
+    rc |= sqlite3_bind_int64(stmt, 2, r->ts_ms);
+    rc |= bind_text(stmt, 3, r->actor);
+    rc |= bind_text(stmt, 4, r->remote);
+    return rc == SQLITE_OK ? step_done(stmt) : rc;
+}
+
 /* Writes one event's kv change and history row; returns the SQLite code. */
 static int write_event(struct sqlite_store *s, const struct ch_store_revision *r, size_t seq)
 {
@@ -404,15 +417,12 @@ static int write_event(struct sqlite_store *s, const struct ch_store_revision *r
 
     rc |= sqlite3_bind_int64(hist, 1, r->revision);
     rc |= sqlite3_bind_int64(hist, 2, (sqlite3_int64)seq);
-    rc |= sqlite3_bind_int64(hist, 3, r->ts_ms);
-    rc |= bind_text(hist, 4, r->actor);
-    rc |= bind_text(hist, 5, r->remote);
-    rc |= bind_text(hist, 6, ev->op == CH_STORE_SET ? "set" : "delete");
-    rc |= bind_text(hist, 7, ev->ns);
-    rc |= bind_text(hist, 8, ev->section);
-    rc |= bind_text(hist, 9, ev->key);
-    rc |= bind_text(hist, 10, ev->old_value);
-    rc |= bind_text(hist, 11, ev->op == CH_STORE_SET ? ev->new_value : NULL);
+    rc |= bind_text(hist, 3, ev->op == CH_STORE_SET ? "set" : "delete");
+    rc |= bind_text(hist, 4, ev->ns);
+    rc |= bind_text(hist, 5, ev->section);
+    rc |= bind_text(hist, 6, ev->key);
+    rc |= bind_text(hist, 7, ev->old_value);
+    rc |= bind_text(hist, 8, ev->op == CH_STORE_SET ? ev->new_value : NULL);
     if (rc != SQLITE_OK)
         return sqlite3_errcode(s->db);
     return step_done(hist);
@@ -454,6 +464,7 @@ static enum confhub_status sqlite_commit(struct ch_store *store,
         goto done;
     }
     for (size_t i = 0; i < n_revs && rc == SQLITE_OK; i++) {
+        rc = write_revision(s, &revs[i]);
         for (size_t seq = 0; seq < revs[i].n_events && rc == SQLITE_OK; seq++)
             rc = write_event(s, &revs[i], seq);
     }

@@ -245,8 +245,9 @@ static void assert_query(const struct fixture *fx, const char *sql, const char *
 static char *dump(const struct fixture *fx)
 {
     char *kv = query(fx, "SELECT * FROM kv ORDER BY 1, 2, 3");
-    char *hist = query(fx, "SELECT revision, seq, actor, remote, op, ns, section, key, "
-                           "old_value, new_value FROM history ORDER BY 1, 2");
+    char *hist = query(fx, "SELECT h.revision, seq, actor, remote, op, ns, section, key, "
+                           "old_value, new_value FROM history h JOIN revisions r "
+                           "ON h.revision = r.revision ORDER BY 1, 2");
     char *meta = query(fx, "SELECT * FROM meta ORDER BY 1");
     char *out = NULL;
     assert_true(asprintf(&out, "%s--\n%s--\n%s", kv, hist, meta) > 0);
@@ -657,7 +658,7 @@ static void test_service_history_has_old_and_new_values(void **state)
                  "3|delete|s|k|{\"a\":[true]}|NULL|\n"
                  "3|set|s|@|NULL|\"now a scalar\"|\n"
                  "4|delete|s|@|\"now a scalar\"|NULL|\n");
-    assert_query(fx, "SELECT DISTINCT actor, remote FROM history", "anonymous||\n");
+    assert_query(fx, "SELECT DISTINCT actor, remote FROM revisions", "anonymous||\n");
     assert_query(fx, "SELECT count(*) FROM kv", "0|\n");
     assert_query(fx, "SELECT value FROM meta WHERE name = 'revision'", "4|\n");
 }

@@ -14,13 +14,21 @@ CREATE TABLE kv (
     PRIMARY KEY (ns, section, key)
 ) WITHOUT ROWID;
 
+-- One row per committed revision: when, who and from where. Kept apart from the events so an
+-- import of 100,000 keys stores its timestamp and actor once, not 100,000 times.
+CREATE TABLE revisions (
+    revision INTEGER PRIMARY KEY,
+    ts_ms    INTEGER NOT NULL,
+    actor    TEXT    NOT NULL,
+    remote   TEXT    NOT NULL
+);
+-- Revisions by wall-clock time ("what changed since yesterday").
+CREATE INDEX revisions_by_time ON revisions (ts_ms);
+
 -- One row per changed key per revision; seq orders the events inside a revision.
 CREATE TABLE history (
     revision  INTEGER NOT NULL,
     seq       INTEGER NOT NULL,
-    ts_ms     INTEGER NOT NULL,
-    actor     TEXT    NOT NULL,
-    remote    TEXT    NOT NULL,
     op        TEXT    NOT NULL CHECK (op IN ('set', 'delete')),
     ns        TEXT    NOT NULL COLLATE BINARY,
     section   TEXT    NOT NULL COLLATE BINARY,
@@ -32,8 +40,6 @@ CREATE TABLE history (
 
 -- History of one key (or one section, by prefix), newest or oldest first.
 CREATE INDEX history_by_key ON history (ns, section, key, revision);
--- History by wall-clock time ("what changed since yesterday").
-CREATE INDEX history_by_time ON history (ts_ms);
 
 -- Named integers; 'revision' is the highest committed revision (0 for an empty store).
 CREATE TABLE meta (
