@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/json_util.h"
+#include "common/names.h"
 #include "common/timeutil.h"
 #include "formats/format.h"
 #include "http_int.h"
@@ -450,4 +451,107 @@ enum confhub_status ch_api_export(struct ch_req *req, struct ch_resp *resp, stru
     resp->etag = ns ? ch_ns_mod_rev(ns) : 0;
     ch_free(text);
     return CONFHUB_OK;
+}
+
+/* Splits "a,b,c" (each percent-encoded) into checked names in the request pool. Returns the
+ * number of names, or -1 with err set. */
+static long split_namespaces(struct ch_req *req, const char *list, size_t len, const char **out,
+                             size_t max, struct ch_err *err)
+{
+    size_t n = 0;
+    const char *p = list, *end = list + len;
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        char *name = h2o_mem_alloc_pool(&req->h2o->pool, (size_t)(stop - p) + 1);
+        size_t name_len = 0;
+        if (n == max) {
+            ch_err_set(err, CONFHUB_ETOOBIG, "more than %zu namespaces (max-txn-ops)", max);
+            return -1;
+        }
+        if (ch_names_percent_decode(p, (size_t)(stop - p), name, &name_len, err) != CONFHUB_OK ||
+            ch_names_check("namespace", name, name_len, req->loop->server->limits->max_name_bytes,
+                           err) != CONFHUB_OK)
+            return -1;
+        out[n++] = name;
+        p = stop + 1;
+    }
+    return (long)n;
+}
+
+enum confhub_status ch_api_import_stream(struct ch_req *req, struct ch_resp *resp,
+                                         struct ch_err *err)
+{
+    const struct ch_limits *limits = req->loop->server->limits;
+    struct ch_format_opts opts = {.max_depth = limits->max_json_depth, .multi_doc = true};
+    const char **names = NULL;
+    const char *list;
+    size_t list_len, max = limits->max_txn_ops;
+    struct ch_txn *txn = NULL;
+    struct ch_write *w = NULL;
+    json_t *docs = NULL, *ops = NULL;
+    enum ch_format fmt;
+    enum confhub_status rc;
+    long n;
+
+    rc = request_format(req, H2O_TOKEN_CONTENT_TYPE, &fmt, err);
+    if (rc != CONFHUB_OK)
+        return rc;
+    if (fmt != CH_FORMAT_YAML)
+        return ch_err_set(err, CONFHUB_EINVAL,
+                          "only a YAML stream holds several documents; import one %s document "
+                          "with PUT /v1/ns/{ns}/import",
+                          ch_format_name(fmt));
+    if (!ch_http_query_get(req, "namespaces", &list, &list_len) || list_len == 0)
+        return ch_err_set(err, CONFHUB_EINVAL,
+                          "name a namespace per document: ?namespaces=first,second,...");
+    names = h2o_mem_alloc_pool(&req->h2o->pool, max * sizeof(*names));
+    n = split_namespaces(req, list, list_len, names, max, err);
+    if (n < 0)
+        return err->code;
+    rc = ch_format_parse(fmt, "request body", req->body, req->body_len, &opts, &docs, err);
+    if (rc != CONFHUB_OK)
+        return rc;
+    if (json_array_size(docs) != (size_t)n) {
+        rc = ch_err_set(err, CONFHUB_EINVAL,
+                        "the stream holds %zu documents but %ld namespaces "
+                        "are named",
+                        json_array_size(docs), n);
+        goto done;
+    }
+    ops = json_array();
+    for (long i = 0; ops && i < n; i++) {
+        json_t *doc = json_array_get(docs, (size_t)i);
+        if (!json_is_object(doc)) {
+            rc = ch_err_set(err, CONFHUB_EINVAL,
+                            "document %ld (namespace '%s') is not a mapping of sections", i + 1,
+                            names[i]);
+            goto done;
+        }
+        if (json_array_append_new(ops, json_pack("{s:s,s:s,s:O}", "op", "put_namespace", "ns",
+                                                 names[i], "value", doc)) != 0)
+            break;
+    }
+    if (!ops || json_array_size(ops) != (size_t)n) {
+        rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot import: out of memory");
+        goto done;
+    }
+    rc = ch_txn_parse(json_pack("{s:O}", "then", ops), limits, &txn, err); /* same namespace
+                                                                                twice: refused */
+    if (rc != CONFHUB_OK)
+        goto done;
+    w = ch_write_new(CH_WRITE_TXN);
+    if (!w) {
+        ch_txn_free(txn);
+        rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot import: out of memory");
+        goto done;
+    }
+    w->txn = txn;
+    w->want_diff = true;
+    w->dry_run = query_flag(req, "dry_run");
+    rc = ch_http_submit_write(req, w, resp, err); /* takes w */
+done:
+    json_decref(ops);
+    json_decref(docs);
+    return rc;
 }

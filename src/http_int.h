@@ -109,5 +109,6 @@ route_fn ch_api_get_ns, ch_api_put_ns, ch_api_delete_ns;
 route_fn ch_api_get_section, ch_api_put_section, ch_api_delete_section;
 route_fn ch_api_get_key, ch_api_put_key, ch_api_delete_key;
 route_fn ch_api_txn, ch_api_patch_ns, ch_api_patch_section, ch_api_export, ch_api_import;
+route_fn ch_api_import_stream;
 
 #endif

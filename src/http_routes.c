@@ -41,6 +41,7 @@ static const struct route routes[] = {
     {"GET",    "/v1/status",                       ch_api_status,          RT_READ,           false},
     {"GET",    "/v1/limits",                       ch_api_limits,          0,                 false},
     {"GET",    "/v1/namespaces",                   ch_api_namespaces,      RT_READ,           false},
+    {"PUT",    "/v1/import",                       ch_api_import_stream,   RT_WRITE | RT_ANY_BODY, true},
     {"POST",   "/v1/txn",                          ch_api_txn,             RT_WRITE,          true},
     {"GET",    "/v1/ns/{ns}",                      ch_api_get_ns,          RT_READ,           false},
     {"PUT",    "/v1/ns/{ns}",                      ch_api_put_ns,          RT_WRITE,          true},
@@ -433,9 +434,6 @@ static json_t *write_answer(const struct ch_write *w)
                      w->op == CH_WRITE_DELETE_NS;
     json_t *body;
 
-    if (w->op == CH_WRITE_TXN)
-        return json_pack("{s:b,s:I,s:O}", "succeeded", w->succeeded, "revision",
-                         (json_int_t)w->revision, "results", w->result);
     if (w->dry_run) {
         body = json_deep_copy(w->result);
         if (body && (json_object_set_new(body, "dry_run", json_true()) != 0 ||
@@ -449,6 +447,9 @@ static json_t *write_answer(const struct ch_write *w)
         return json_pack("{s:I,s:b,s:I,s:I,s:I}", "revision", (json_int_t)w->revision, "changed",
                          w->changed, "added", (json_int_t)w->n_added, "changed_keys",
                          (json_int_t)w->n_changed, "removed", (json_int_t)w->n_removed);
+    if (w->op == CH_WRITE_TXN)
+        return json_pack("{s:b,s:I,s:O}", "succeeded", w->succeeded, "revision",
+                         (json_int_t)w->revision, "results", w->result);
     if (is_delete)
         return json_pack("{s:I}", "revision", (json_int_t)w->revision);
     if (w->op == CH_WRITE_PUT_KEY)

@@ -313,12 +313,12 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
     }
     if (!w->changed || w->dry_run)
         w->created = false;
-    if (w->op == CH_WRITE_TXN) {
+    if (w->op != CH_WRITE_TXN) {
+        w->mod_rev = target_after(svc->model, &one, &w->version);
+    } else if (!w->dry_run) {
         w->result = txn_results(svc->model, ops, n_ops, ends);
         if (!w->result)
             goto done;
-    } else {
-        w->mod_rev = target_after(svc->model, &one, &w->version);
     }
     rc = CONFHUB_OK;
 done:

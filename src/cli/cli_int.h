@@ -27,6 +27,7 @@ struct ch_cli {
     bool merge;               /* import --merge: keep keys the document does not mention */
     bool dry_run;             /* import --dry-run: show the changes, change nothing */
     bool pretty;              /* export --pretty: ask the server for indented JSON */
+    const char *namespaces;   /* import --namespaces A,B: one namespace per YAML document */
     const char *const *args;  /* the command's positional arguments */
     size_t n_args;            /* how many args there are */
     struct ch_cli_http *http; /* owned by ch_cli_main; set before a command runs */

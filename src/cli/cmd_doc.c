@@ -128,6 +128,51 @@ static enum confhub_status ns_path(struct ch_cli *cli, const char *what, const c
     return CONFHUB_OK;
 }
 
+/* The path of a multi-document import: /v1/import?format=F&namespaces=a,b[&dry_run=true],
+ * each name checked and escaped. */
+static enum confhub_status stream_path(struct ch_cli *cli, const char *what, const char *format,
+                                       char **path, struct ch_err *err)
+{
+    char *list = NULL, *save = NULL, *out = NULL;
+    size_t cap = strlen(cli->namespaces) * 3 + 128, used;
+    enum confhub_status rc = CONFHUB_OK;
+
+    if (cli->merge)
+        return ch_err_set(err, CONFHUB_EINVAL, "%s: --merge cannot be used with --namespaces",
+                          what);
+    list = ch_strdup(cli->namespaces);
+    out = ch_malloc(cap);
+    if (!list || !out) {
+        rc = ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", what);
+        goto done;
+    }
+    used = (size_t)snprintf(out, cap, "/v1/import?format=%s&namespaces=", format);
+    for (char *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        struct ch_err detail;
+        char *escaped;
+        ch_err_clear(&detail);
+        if (ch_names_check("namespace", name, strlen(name), CH_CLI_NAME_MAX, &detail) !=
+            CONFHUB_OK) {
+            rc = ch_err_set(err, CONFHUB_EINVAL, "%s: --namespaces: %s", what, detail.msg);
+            goto done;
+        }
+        escaped = ch_cli_http_escape(cli->http, name);
+        if (!escaped) {
+            rc = ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", what);
+            goto done;
+        }
+        used += (size_t)snprintf(out + used, cap - used, "%s%s", name == list ? "" : ",", escaped);
+        ch_free(escaped);
+    }
+    snprintf(out + used, cap - used, "%s", cli->dry_run ? "&dry_run=true" : "");
+    *path = out;
+    out = NULL;
+done:
+    ch_free(list);
+    ch_free(out);
+    return rc;
+}
+
 /* Parses a 2xx answer. OUT: *answer (json_decref). */
 static enum confhub_status parse_answer(const char *what, const struct ch_cli_resp *resp,
                                         json_t **answer, struct ch_err *err)
@@ -358,9 +403,13 @@ enum confhub_status ch_cli_cmd_import(struct ch_cli *cli, struct ch_err *err)
             goto done;
         }
     }
-    snprintf(tail, sizeof(tail), "import?format=%s&mode=%s%s", format,
-             cli->merge ? "merge" : "replace", cli->dry_run ? "&dry_run=true" : "");
-    rc = ns_path(cli, what, tail, &path, err);
+    if (cli->namespaces) {
+        rc = stream_path(cli, what, format, &path, err);
+    } else {
+        snprintf(tail, sizeof(tail), "import?format=%s&mode=%s%s", format,
+                 cli->merge ? "merge" : "replace", cli->dry_run ? "&dry_run=true" : "");
+        rc = ns_path(cli, what, tail, &path, err);
+    }
     if (rc != CONFHUB_OK)
         goto done;
     rc = ch_cli_read_input("import", file, IMPORT_MAX_BYTES, &text, &len, err);
@@ -403,11 +452,11 @@ enum confhub_status ch_cli_cmd_import(struct ch_cli *cli, struct ch_err *err)
             goto done;
         printf("dry run of %s into %s: %zu to add, %zu to change, %zu to remove (at revision "
                "%lld); nothing was changed\n",
-               shown, cli->ns, counts[0], counts[1], counts[2],
+               shown, cli->namespaces ? cli->namespaces : cli->ns, counts[0], counts[1], counts[2],
                int_member(answer, "revision", resp.revision));
     } else {
         printf("imported %s into %s: %lld added, %lld changed, %lld removed (revision %lld)\n",
-               shown, cli->ns, int_member(answer, "added", 0),
+               shown, cli->namespaces ? cli->namespaces : cli->ns, int_member(answer, "added", 0),
                int_member(answer, "changed_keys", 0), int_member(answer, "removed", 0),
                int_member(answer, "revision", resp.revision));
     }

@@ -50,7 +50,8 @@ enum {
     OPTF_MERGE = 1u << 6,
     OPTF_DRY_RUN = 1u << 7,
     OPTF_PRETTY = 1u << 8,
-    OPTF_COUNT_ = 9,
+    OPTF_NAMESPACES = 1u << 9,
+    OPTF_COUNT_ = 10,
     OPTF_READ = OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON, /* what get and ls take */
     OPTF_ANY = (1u << OPTF_COUNT_) - 1,
 };
@@ -58,7 +59,7 @@ enum {
 /* How each OPTF_ bit is named in "option '...' does not apply to CMD", in bit order. */
 static const char *const optf_names[OPTF_COUNT_] = {
     "-n/--namespace", "-o/--output", "--json",    "--if-match", "--string",
-    "--format",       "--merge",     "--dry-run", "--pretty",
+    "--format",       "--merge",     "--dry-run", "--pretty",   "--namespaces",
 };
 
 struct command {
@@ -151,8 +152,9 @@ static const struct command commands[] = {
      "    confhub txn -\n"
      "  confhub txn cas.json -o json\n"},
     {"import", ch_cli_cmd_import, 1, 1,
-     OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON | OPTF_FORMAT | OPTF_MERGE | OPTF_DRY_RUN, false,
-     "import FILE|- [--merge] [--dry-run] [--format json|yaml|toml]",
+     OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON | OPTF_FORMAT | OPTF_MERGE | OPTF_DRY_RUN |
+         OPTF_NAMESPACES,
+     false, "import FILE|- [--merge] [--dry-run] [--format json|yaml|toml] [--namespaces A,B,...]",
      "load a document into a namespace: confhub import FILE|-",
      "Loads the document in FILE ('-' reads stdin) into the namespace (-n NS) in one revision.\n"
      "The server parses it. The format is --format, else FILE's extension (.json, .yaml, .yml,\n"
@@ -162,13 +164,15 @@ static const struct command commands[] = {
      "'- section/key'. Prints 'imported FILE into NS: A added, C changed, R removed (revision\n"
      "R)'; with -o json, the server's answer. A parse error prints 'FILE:LINE:COL: why' and\n"
      "exits 1. A file over 1 MiB shows a progress bar while it uploads, when stderr is a\n"
-     "terminal.\n"
+     "terminal. A YAML stream of several documents is refused unless --namespaces names one\n"
+     "namespace per document (A,B,...): all of them are then replaced in one revision.\n"
      "\n"
      "Examples:\n"
      "  confhub import config.yaml --dry-run\n"
      "  confhub import config.yaml\n"
      "  confhub import -n staging extra.toml --merge\n"
-     "  cat config.json | confhub import - --format json\n"},
+     "  cat config.json | confhub import - --format json\n"
+     "  confhub import envs.yaml --namespaces staging,production\n"},
     {"export", ch_cli_cmd_export, 0, 0, OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_FORMAT | OPTF_PRETTY,
      true, "export [-o FILE] [--format json|yaml|toml] [--pretty]",
      "write a namespace as a document: confhub export [-o FILE]",
@@ -242,6 +246,7 @@ struct parsed {
     bool merge;
     bool dry_run;
     bool pretty;
+    const char *namespaces;
     bool help;
     bool version;
 };
@@ -317,6 +322,7 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         OPT_MERGE,
         OPT_DRY_RUN,
         OPT_PRETTY,
+        OPT_NAMESPACES,
         OPT_HELP,
         OPT_VERSION
     };
@@ -339,6 +345,7 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         {"merge",     OPT_MERGE,     0,   false, OPTF_MERGE},
         {"dry-run",   OPT_DRY_RUN,   0,   false, OPTF_DRY_RUN},
         {"pretty",    OPT_PRETTY,    0,   false, OPTF_PRETTY},
+        {"namespaces", OPT_NAMESPACES, 0, true,  OPTF_NAMESPACES},
         {"help",      OPT_HELP,      'h', false, 0},
         {"version",   OPT_VERSION,   0,   false, 0},
     };
@@ -436,6 +443,9 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         case OPT_PRETTY:
             p->pretty = true;
             break;
+        case OPT_NAMESPACES:
+            p->namespaces = value;
+            break;
         case OPT_HELP:
             p->help = true;
             break;
@@ -532,6 +542,7 @@ static int run_command(const struct command *cmd, const struct parsed *p)
     cli.merge = p->merge;
     cli.dry_run = p->dry_run;
     cli.pretty = p->pretty;
+    cli.namespaces = p->namespaces;
     cli.args = p->positional + 1;
     cli.n_args = p->n_positional - 1;
 

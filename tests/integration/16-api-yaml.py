@@ -76,7 +76,52 @@ def main():
         tap.ok(st == 413, "an alias bomb is refused as too large", b)
         _, _, got = srv.json("GET", "/v1/ns/y")
         tap.ok(typed_eq(got, want), "refused imports changed nothing", got)
+        test_streams(srv)
     tap.done()
+
+
+def test_streams(srv):
+    stream = "app: {port: 1}\n---\napp: {port: 2}\nregions: [eu]\n"
+    st, _, b = srv.json("PUT", "/v1/import?namespaces=staging,prod&dry_run=true", stream, YAML)
+    tap.ok(st == 200 and b["dry_run"] and len(b["added"]) == 3, "a stream dry run lists the keys",
+           b)
+    st, _, b = srv.json("PUT", "/v1/import?namespaces=staging,prod", stream, YAML)
+    _, _, staging = srv.json("GET", "/v1/ns/staging")
+    _, _, prod = srv.json("GET", "/v1/ns/prod")
+    tap.ok(st == 200 and b["added"] == 3 and staging == {"app": {"port": 1}} and
+           prod == {"app": {"port": 2}, "regions": ["eu"]},
+           "a YAML stream imports one namespace per document", b)
+    _, _, ms = srv.json("GET", "/v1/ns/staging/app/port?meta=true")
+    _, _, mp = srv.json("GET", "/v1/ns/prod/app/port?meta=true")
+    tap.eq(ms["mod_revision"], mp["mod_revision"], "the whole stream is one revision")
+    for path, why in [("/v1/import?namespaces=a", "fewer names than documents"),
+                      ("/v1/import?namespaces=a,a", "the same namespace twice"),
+                      ("/v1/import", "no names"),
+                      ("/v1/import?namespaces=a,b/c", "a bad name")]:
+        st, _, b = srv.json("PUT", path, stream, YAML)
+        tap.ok(st == 400, "a stream with %s is 400" % why, b)
+    st, _, b = srv.json("PUT", "/v1/import?namespaces=a&format=json", '{"a":{"k":1}}')
+    tap.ok(st == 400 and "YAML" in b["error"]["message"], "only YAML streams hold documents", b)
+
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        f.write("s: {k: 10}\n---\ns: {k: 20}\n")
+    env = chtest.sanitizer_env()
+    env["CONFHUB_URL"] = srv.url
+    p = subprocess.run([chtest.BIN, "import", f.name, "--namespaces", "cli-a,cli-b"],
+                       capture_output=True, text=True, env=env)
+    _, _, b = srv.json("GET", "/v1/ns/cli-b/s/k")
+    tap.ok(p.returncode == 0 and "into cli-a,cli-b: 2 added" in p.stdout and b == 20,
+           "confhub import --namespaces imports a stream", p.stdout + p.stderr)
+    p = subprocess.run([chtest.BIN, "import", f.name], capture_output=True, text=True, env=env)
+    tap.ok(p.returncode == 1 and ":2:1: more than one YAML document" in p.stderr,
+           "without --namespaces a stream is refused with its position", p.stderr)
+    p = subprocess.run([chtest.BIN, "import", f.name, "--namespaces", "x,y", "--merge"],
+                       capture_output=True, text=True, env=env)
+    tap.ok(p.returncode == 1 and "--merge" in p.stderr, "--merge with --namespaces is refused",
+           p.stderr)
+    os.unlink(f.name)
 
 
 main()
