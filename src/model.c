@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/names.h"
 
 enum node_kind { NODE_ENTRY, NODE_SECTION, NODE_NS, NODE_STATE };
@@ -546,62 +547,35 @@ enum confhub_status ch_section_sorted_entries(const struct ch_section *sec,
 
 /* ---------------------------------------------------------------- serialisation */
 
-struct sbuf {
-    char *data;
-    size_t len, cap;
-    bool failed;
-};
-
-static void sb_append(struct sbuf *b, const char *s, size_t len)
-{
-    if (b->failed)
-        return;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + len + 1)
-            cap *= 2;
-        char *data = ch_realloc(b->data, cap);
-        if (!data) {
-            b->failed = true;
-            return;
-        }
-        b->data = data;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
 /* Appends name as a JSON string. Names are valid UTF-8 without control characters, so only
  * the quote and the backslash need escaping. */
-static void sb_append_name(struct sbuf *b, const char *name, size_t len)
+static void add_json_name(struct ch_buf *b, const char *name, size_t len)
 {
     size_t start = 0;
-    sb_append(b, "\"", 1);
+    ch_buf_add(b, "\"", 1);
     for (size_t i = 0; i < len; i++) {
         if (name[i] == '"' || name[i] == '\\') {
-            sb_append(b, name + start, i - start);
-            sb_append(b, "\\", 1);
+            ch_buf_add(b, name + start, i - start);
+            ch_buf_add(b, "\\", 1);
             start = i;
         }
     }
-    sb_append(b, name + start, len - start);
-    sb_append(b, "\"", 1);
+    ch_buf_add(b, name + start, len - start);
+    ch_buf_add(b, "\"", 1);
 }
 
 /* Turns the buffer into a blob (the blob header is carved out in front). */
-static struct ch_blob *sb_to_blob(struct sbuf *b)
+static struct ch_blob *buf_to_blob(struct ch_buf *b)
 {
     struct ch_blob *blob = NULL;
     if (!b->failed)
         blob = ch_malloc(sizeof(*blob) + b->len + 1);
     if (blob) {
         blob->len = b->len;
-        memcpy(blob->data, b->data ? b->data : "", b->len);
+        memcpy(blob->data, b->ptr ? b->ptr : "", b->len);
         blob->data[b->len] = '\0';
     }
-    ch_free(b->data);
+    ch_free(b->ptr);
     return blob;
 }
 
@@ -623,29 +597,29 @@ const struct ch_blob *ch_section_json(const struct ch_section *sec)
     const struct ch_blob *cached = atomic_load_explicit(slot, memory_order_acquire);
     const struct ch_entry **entries = NULL;
     const struct ch_entry *scalar;
-    struct sbuf b = {0};
+    struct ch_buf b = {0};
     size_t n = 0;
 
     if (cached)
         return cached;
     scalar = ch_section_scalar(sec);
     if (scalar) {
-        sb_append(&b, scalar->value, scalar->value_len);
-        return cache_install(slot, sb_to_blob(&b));
+        ch_buf_add(&b, scalar->value, scalar->value_len);
+        return cache_install(slot, buf_to_blob(&b));
     }
     if (ch_section_sorted_entries(sec, &entries, &n) != CONFHUB_OK)
         return NULL;
-    sb_append(&b, "{", 1);
+    ch_buf_add(&b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         if (i)
-            sb_append(&b, ",", 1);
-        sb_append_name(&b, entries[i]->hdr.name, entries[i]->hdr.name_len);
-        sb_append(&b, ":", 1);
-        sb_append(&b, entries[i]->value, entries[i]->value_len);
+            ch_buf_add(&b, ",", 1);
+        add_json_name(&b, entries[i]->hdr.name, entries[i]->hdr.name_len);
+        ch_buf_add(&b, ":", 1);
+        ch_buf_add(&b, entries[i]->value, entries[i]->value_len);
     }
-    sb_append(&b, "}", 1);
+    ch_buf_add(&b, "}", 1);
     ch_free(entries);
-    return cache_install(slot, sb_to_blob(&b));
+    return cache_install(slot, buf_to_blob(&b));
 }
 
 const struct ch_blob *ch_ns_json(const struct ch_ns *ns)
@@ -653,14 +627,14 @@ const struct ch_blob *ch_ns_json(const struct ch_ns *ns)
     _Atomic(struct ch_blob *) *slot = (_Atomic(struct ch_blob *) *)&ns->json;
     const struct ch_blob *cached = atomic_load_explicit(slot, memory_order_acquire);
     const struct ch_section **secs = NULL;
-    struct sbuf b = {0};
+    struct ch_buf b = {0};
     size_t n = 0;
 
     if (cached)
         return cached;
     if (ch_ns_sorted_sections(ns, &secs, &n) != CONFHUB_OK)
         return NULL;
-    sb_append(&b, "{", 1);
+    ch_buf_add(&b, "{", 1);
     for (size_t i = 0; i < n; i++) {
         const struct ch_blob *sj = ch_section_json(secs[i]);
         if (!sj) {
@@ -668,14 +642,14 @@ const struct ch_blob *ch_ns_json(const struct ch_ns *ns)
             break;
         }
         if (i)
-            sb_append(&b, ",", 1);
-        sb_append_name(&b, secs[i]->hdr.name, secs[i]->hdr.name_len);
-        sb_append(&b, ":", 1);
-        sb_append(&b, sj->data, sj->len);
+            ch_buf_add(&b, ",", 1);
+        add_json_name(&b, secs[i]->hdr.name, secs[i]->hdr.name_len);
+        ch_buf_add(&b, ":", 1);
+        ch_buf_add(&b, sj->data, sj->len);
     }
-    sb_append(&b, "}", 1);
+    ch_buf_add(&b, "}", 1);
     ch_free(secs);
-    return cache_install(slot, sb_to_blob(&b));
+    return cache_install(slot, buf_to_blob(&b));
 }
 
 /* ---------------------------------------------------------------- the writer's batch */

@@ -194,39 +194,7 @@ enum confhub_status ch_toml_array_push(struct ch_toml_value *a, struct ch_toml_v
     return CONFHUB_OK;
 }
 
-/* ------------------------------------------------------------------ byte buffers ---- */
-
-bool ch_toml_buf_add(struct ch_toml_buf *b, const void *data, size_t len)
-{
-    if (b->cap - b->len <= len) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap - b->len <= len) {
-            if (cap > SIZE_MAX / 2)
-                return false;
-            cap *= 2;
-        }
-        char *grown = ch_realloc(b->ptr, cap);
-        if (!grown)
-            return false;
-        b->ptr = grown;
-        b->cap = cap;
-    }
-    if (len)
-        memcpy(b->ptr + b->len, data, len);
-    b->len += len;
-    b->ptr[b->len] = '\0';
-    return true;
-}
-
-bool ch_toml_buf_addc(struct ch_toml_buf *b, char c)
-{
-    return ch_toml_buf_add(b, &c, 1);
-}
-
-bool ch_toml_buf_adds(struct ch_toml_buf *b, const char *s)
-{
-    return ch_toml_buf_add(b, s, strlen(s));
-}
+/* ------------------------------------------------------------------ keys and strings --- */
 
 static bool is_bare_key_char(int ch)
 {
@@ -234,17 +202,17 @@ static bool is_bare_key_char(int ch)
            ch == '_' || ch == '-';
 }
 
-bool ch_toml_buf_add_key(struct ch_toml_buf *b, const char *key, size_t key_len)
+bool ch_toml_buf_add_key(struct ch_buf *b, const char *key, size_t key_len)
 {
     bool bare = key_len > 0;
     for (size_t i = 0; i < key_len && bare; i++)
         bare = is_bare_key_char((unsigned char)key[i]);
-    return bare ? ch_toml_buf_add(b, key, key_len) : ch_toml_buf_add_string(b, key, key_len);
+    return bare ? ch_buf_add(b, key, key_len) : ch_toml_buf_add_string(b, key, key_len);
 }
 
-bool ch_toml_buf_add_string(struct ch_toml_buf *b, const char *s, size_t len)
+bool ch_toml_buf_add_string(struct ch_buf *b, const char *s, size_t len)
 {
-    if (!ch_toml_buf_addc(b, '"'))
+    if (!ch_buf_addc(b, '"'))
         return false;
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
@@ -280,10 +248,10 @@ bool ch_toml_buf_add_string(struct ch_toml_buf *b, const char *s, size_t len)
             }
             break;
         }
-        if (esc ? !ch_toml_buf_adds(b, esc) : !ch_toml_buf_addc(b, (char)ch))
+        if (esc ? !ch_buf_adds(b, esc) : !ch_buf_addc(b, (char)ch))
             return false;
     }
-    return ch_toml_buf_addc(b, '"');
+    return ch_buf_addc(b, '"');
 }
 
 /* ------------------------------------------------------------------ the cursor ---- */
@@ -296,8 +264,8 @@ struct key_part {
 };
 
 struct keypath {
-    struct ch_toml_buf bytes; /* every part's bytes, one after the other */
-    struct key_part *parts;   /* owned */
+    struct ch_buf bytes;    /* every part's bytes, one after the other */
+    struct key_part *parts; /* owned */
     size_t n, cap;
 };
 
@@ -311,7 +279,7 @@ struct cursor {
     struct ch_toml_value *root;    /* the document table, owned by the caller of read_doc */
     struct ch_toml_value *section; /* the table selected by the last [header] */
     size_t section_depth;          /* its depth */
-    struct ch_toml_buf sbuf;       /* scratch for the string or number being read */
+    struct ch_buf sbuf;            /* scratch for the string or number being read */
 };
 
 /* Line and column (1-based, columns in characters) of byte offset pos in start[]. */
@@ -519,7 +487,7 @@ static enum confhub_status check_text(struct cursor *c)
 }
 
 /* Appends code point cp to b as UTF-8. */
-static bool add_utf8(struct ch_toml_buf *b, uint32_t cp)
+static bool add_utf8(struct ch_buf *b, uint32_t cp)
 {
     char out[4];
     size_t n;
@@ -535,13 +503,13 @@ static bool add_utf8(struct ch_toml_buf *b, uint32_t cp)
     }
     for (size_t i = 1; i < n; i++)
         out[i] = (char)(0x80 | ((cp >> (6 * (n - 1 - i))) & 0x3f));
-    return ch_toml_buf_add(b, out, n);
+    return ch_buf_add(b, out, n);
 }
 
 /* ------------------------------------------------------------------ strings ---- */
 
 /* escaped = "\" ( " \ b f n r t / uXXXX / UXXXXXXXX ); the cursor is on the backslash. */
-static enum confhub_status parse_escape(struct cursor *c, struct ch_toml_buf *b)
+static enum confhub_status parse_escape(struct cursor *c, struct ch_buf *b)
 {
     const char *at = c->p;
     int ch = peek_at(c, 1);
@@ -552,7 +520,7 @@ static enum confhub_status parse_escape(struct cursor *c, struct ch_toml_buf *b)
     if (simple) {
         static const char decoded[] = "\"\\\b\f\n\r\t";
         c->p += 2;
-        return ch_toml_buf_addc(b, decoded[simple - "\"\\bfnrt"]) ? CONFHUB_OK : fail_nomem(c);
+        return ch_buf_addc(b, decoded[simple - "\"\\bfnrt"]) ? CONFHUB_OK : fail_nomem(c);
     }
     if (ch != 'u' && ch != 'U')
         return fail(c, at, "invalid escape sequence in a string");
@@ -591,7 +559,7 @@ static enum confhub_status parse_basic_string(struct cursor *c)
                 return rc;
             continue;
         }
-        if (!ch_toml_buf_addc(&c->sbuf, (char)ch))
+        if (!ch_buf_addc(&c->sbuf, (char)ch))
             return fail_nomem(c);
         c->p++;
     }
@@ -608,7 +576,7 @@ static enum confhub_status parse_literal_string(struct cursor *c)
     if (peek(c) != '\'')
         return fail(c, open, "string is not closed before the end of the line");
     c->sbuf.len = 0;
-    if (!ch_toml_buf_add(&c->sbuf, s, (size_t)(c->p - s)))
+    if (!ch_buf_add(&c->sbuf, s, (size_t)(c->p - s)))
         return fail_nomem(c);
     c->p++;
     return CONFHUB_OK;
@@ -642,12 +610,12 @@ static enum confhub_status parse_multiline_string(struct cursor *c, char quote)
             if (run >= 3) {
                 if (run > 5)
                     return fail(c, c->p + 5, "too many quotes at the end of a string");
-                if (!ch_toml_buf_add(&c->sbuf, c->p, run - 3))
+                if (!ch_buf_add(&c->sbuf, c->p, run - 3))
                     return fail_nomem(c);
                 c->p += run;
                 return CONFHUB_OK;
             }
-            if (!ch_toml_buf_add(&c->sbuf, c->p, run))
+            if (!ch_buf_add(&c->sbuf, c->p, run))
                 return fail_nomem(c);
             c->p += run;
             continue;
@@ -673,7 +641,7 @@ static enum confhub_status parse_multiline_string(struct cursor *c, char quote)
             c->p++; /* check_text(): an LF follows, which the next round adds */
             continue;
         }
-        if (!ch_toml_buf_addc(&c->sbuf, (char)ch))
+        if (!ch_buf_addc(&c->sbuf, (char)ch))
             return fail_nomem(c);
         c->p++;
     }
@@ -729,7 +697,7 @@ static enum confhub_status parse_simple_key(struct cursor *c, struct keypath *k)
     }
     k->parts[k->n] =
         (struct key_part){.off = k->bytes.len, .len = len, .pos = (size_t)(at - c->start)};
-    if (!ch_toml_buf_add(&k->bytes, s, len))
+    if (!ch_buf_add(&k->bytes, s, len))
         return fail_nomem(c);
     k->n++;
     return CONFHUB_OK;
@@ -768,12 +736,12 @@ static const char *part_at(const struct cursor *c, const struct keypath *k, size
  * fit buf (which has size bytes). */
 static const char *describe_key(const struct keypath *k, size_t n, char *buf, size_t size)
 {
-    struct ch_toml_buf b = {0};
+    struct ch_buf b = {0};
     bool ok = true;
 
     for (size_t i = 0; i < n && ok; i++) {
         if (i > 0)
-            ok = ch_toml_buf_addc(&b, '.');
+            ok = ch_buf_addc(&b, '.');
         ok = ok && ch_toml_buf_add_key(&b, part_ptr(k, i), k->parts[i].len);
     }
     snprintf(buf, size, "%s", ok && b.ptr ? b.ptr : "?");
@@ -934,7 +902,7 @@ static enum confhub_status scan_digits(struct cursor *c, bool (*is_ok)(int), con
         return fail(c, c->p, "expected %s", what);
     for (;;) {
         if (is_ok(peek(c))) {
-            if (!ch_toml_buf_addc(&c->sbuf, *c->p++))
+            if (!ch_buf_addc(&c->sbuf, *c->p++))
                 return fail_nomem(c);
         } else if (peek(c) == '_') {
             if (!is_ok(peek_at(c, 1)))
@@ -1017,7 +985,7 @@ static enum confhub_status parse_number(struct cursor *c, struct ch_toml_value *
     } else {
         const char *digits = c->p;
         c->sbuf.len = 0;
-        if (negative && !ch_toml_buf_addc(&c->sbuf, '-'))
+        if (negative && !ch_buf_addc(&c->sbuf, '-'))
             return fail_nomem(c);
         rc = scan_digits(c, is_digit, "a value");
         if (rc != CONFHUB_OK)
@@ -1026,7 +994,7 @@ static enum confhub_status parse_number(struct cursor *c, struct ch_toml_value *
             return fail(c, s, "leading zeros are not allowed in a number");
         if (accept(c, '.')) {
             is_float = true;
-            if (!ch_toml_buf_addc(&c->sbuf, '.'))
+            if (!ch_buf_addc(&c->sbuf, '.'))
                 return fail_nomem(c);
             rc = scan_digits(c, is_digit, "digits after the decimal point");
             if (rc != CONFHUB_OK)
@@ -1035,9 +1003,9 @@ static enum confhub_status parse_number(struct cursor *c, struct ch_toml_value *
         if (peek(c) == 'e' || peek(c) == 'E') {
             is_float = true;
             c->p++;
-            if (!ch_toml_buf_addc(&c->sbuf, 'e'))
+            if (!ch_buf_addc(&c->sbuf, 'e'))
                 return fail_nomem(c);
-            if ((peek(c) == '+' || peek(c) == '-') && !ch_toml_buf_addc(&c->sbuf, *c->p++))
+            if ((peek(c) == '+' || peek(c) == '-') && !ch_buf_addc(&c->sbuf, *c->p++))
                 return fail_nomem(c);
             rc = scan_digits(c, is_digit, "digits in the exponent");
             if (rc != CONFHUB_OK)
@@ -1453,7 +1421,7 @@ static enum confhub_status read_doc(struct cursor *c, struct ch_toml_value **out
     c->section_depth = 1;
     rc = parse_document(c);
     ch_free(c->sbuf.ptr);
-    c->sbuf = (struct ch_toml_buf){0};
+    c->sbuf = (struct ch_buf){0};
     if (rc != CONFHUB_OK) {
         ch_toml_value_free(c->root);
         c->root = NULL;
@@ -1490,15 +1458,15 @@ bool ch_toml_datetime_check(enum ch_toml_type type, const char *text, size_t len
 /* ------------------------------------------------------------------ to JSON ---- */
 
 /* Appends ".key" (or "key" first) to a key path used in messages. */
-static bool path_push_key(struct ch_toml_buf *path, const char *key, size_t len)
+static bool path_push_key(struct ch_buf *path, const char *key, size_t len)
 {
-    return (path->len == 0 || ch_toml_buf_addc(path, '.')) && ch_toml_buf_add_key(path, key, len);
+    return (path->len == 0 || ch_buf_addc(path, '.')) && ch_toml_buf_add_key(path, key, len);
 }
 
 /* The tree under v as a jansson value. nan and inf have no JSON form: an error at the value's
  * position naming its key path. */
 static enum confhub_status to_json(const struct cursor *c, const struct ch_toml_value *v,
-                                   struct ch_toml_buf *path, json_t **out)
+                                   struct ch_buf *path, json_t **out)
 {
     json_t *j = NULL, *child = NULL;
     enum confhub_status rc = CONFHUB_OK;
@@ -1533,7 +1501,7 @@ static enum confhub_status to_json(const struct cursor *c, const struct ch_toml_
             char idx[32];
             snprintf(idx, sizeof(idx), "[%zu]", i);
             path->len = mark;
-            if (!ch_toml_buf_adds(path, idx)) {
+            if (!ch_buf_adds(path, idx)) {
                 rc = fail_nomem(c);
                 goto done;
             }
@@ -1590,7 +1558,7 @@ enum confhub_status ch_toml_parse(const char *name, const char *text, size_t len
 {
     struct cursor c;
     struct ch_toml_value *root = NULL;
-    struct ch_toml_buf path = {0};
+    struct ch_buf path = {0};
     enum confhub_status rc;
 
     cursor_init(&c, name, text, len, opts ? opts->max_depth : 0, err);

@@ -39,7 +39,7 @@ static const char *const tag_names[] = {
 /* Reads all of in. OUT: *text (ch_malloc'd) and *len. */
 static enum confhub_status read_all(FILE *in, char **text, size_t *len, struct ch_err *err)
 {
-    struct ch_toml_buf b = {0};
+    struct ch_buf b = {0};
     char chunk[65536];
     size_t n;
 
@@ -49,7 +49,7 @@ static enum confhub_status read_all(FILE *in, char **text, size_t *len, struct c
             return ch_err_set(err, CONFHUB_ETOOBIG, "input is larger than %u bytes",
                               MAX_INPUT_BYTES);
         }
-        if (!ch_toml_buf_add(&b, chunk, n)) {
+        if (!ch_buf_add(&b, chunk, n)) {
             ch_free(b.ptr);
             return ch_err_set(err, CONFHUB_ENOMEM, "cannot read input: out of memory");
         }
@@ -58,7 +58,7 @@ static enum confhub_status read_all(FILE *in, char **text, size_t *len, struct c
         ch_free(b.ptr);
         return ch_err_set(err, CONFHUB_EIO, "cannot read input");
     }
-    if (!ch_toml_buf_add(&b, "", 0)) {
+    if (!ch_buf_add(&b, "", 0)) {
         ch_free(b.ptr);
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot read input: out of memory");
     }

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 #define CH_TOML_DEFAULT_DEPTH 64
@@ -138,21 +139,12 @@ enum confhub_status ch_toml_write(const struct ch_toml_value *root, char **out, 
  * buf must hold 40 bytes. */
 void ch_toml_format_float(double d, char *buf);
 
-/* A growing byte buffer (ch_realloc'd). Functions return false when out of memory. */
-struct ch_toml_buf {
-    char *ptr; /* owned; NUL-terminated when len > 0 */
-    size_t len;
-    size_t cap;
-};
-
-bool ch_toml_buf_add(struct ch_toml_buf *b, const void *data, size_t len);
-bool ch_toml_buf_addc(struct ch_toml_buf *b, char c);
-bool ch_toml_buf_adds(struct ch_toml_buf *b, const char *s);
+/* TOML's spellings, appended to a struct ch_buf (common/buf.h); false when out of memory. */
 
 /* Appends key as TOML writes it: bare when it is [A-Za-z0-9_-]+, else a quoted basic string. */
-bool ch_toml_buf_add_key(struct ch_toml_buf *b, const char *key, size_t key_len);
+bool ch_toml_buf_add_key(struct ch_buf *b, const char *key, size_t key_len);
 
 /* Appends s[0..len) as a basic string: "..." with \uXXXX for control characters. */
-bool ch_toml_buf_add_string(struct ch_toml_buf *b, const char *s, size_t len);
+bool ch_toml_buf_add_string(struct ch_buf *b, const char *s, size_t len);
 
 #endif

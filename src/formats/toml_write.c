@@ -48,8 +48,8 @@ void ch_toml_format_float(double d, char *buf)
 /* ------------------------------------------------------------------ JSON to tree ---- */
 
 struct from_json_ctx {
-    size_t max_depth;        /* deepest table or array allowed; the root is depth 1 */
-    struct ch_toml_buf path; /* key path of the value being converted, for messages */
+    size_t max_depth;   /* deepest table or array allowed; the root is depth 1 */
+    struct ch_buf path; /* key path of the value being converted, for messages */
     struct ch_err *err;
 };
 
@@ -97,7 +97,7 @@ static enum confhub_status from_json(struct from_json_ctx *cx, const json_t *j, 
         json_object_keylen_foreach((json_t *)j, key, key_len, item)
         {
             cx->path.len = mark;
-            if ((mark && !ch_toml_buf_addc(&cx->path, '.')) ||
+            if ((mark && !ch_buf_addc(&cx->path, '.')) ||
                 !ch_toml_buf_add_key(&cx->path, key, key_len))
                 goto nomem;
             rc = from_json(cx, item, depth + 1, &child);
@@ -117,7 +117,7 @@ static enum confhub_status from_json(struct from_json_ctx *cx, const json_t *j, 
             char idx[32];
             snprintf(idx, sizeof(idx), "[%zu]", i);
             cx->path.len = mark;
-            if (!ch_toml_buf_adds(&cx->path, idx))
+            if (!ch_buf_adds(&cx->path, idx))
                 goto nomem;
             rc = from_json(cx, item, depth + 1, &child);
             if (rc != CONFHUB_OK)
@@ -173,8 +173,8 @@ done:
 /* ------------------------------------------------------------------ tree to text ---- */
 
 struct writer {
-    struct ch_toml_buf out;  /* the document being written */
-    struct ch_toml_buf path; /* the current table's header path, keys already quoted */
+    struct ch_buf out;  /* the document being written */
+    struct ch_buf path; /* the current table's header path, keys already quoted */
 };
 
 /* Written as a [[header]] section per item: a non-empty array holding only tables. */
@@ -195,7 +195,7 @@ static bool is_section(const struct ch_toml_value *v)
 }
 
 /* A value in inline form: scalars, [a, b] and { k = v, ... }. */
-static bool write_inline(struct ch_toml_buf *b, const struct ch_toml_value *v)
+static bool write_inline(struct ch_buf *b, const struct ch_toml_value *v)
 {
     char num[40];
 
@@ -206,45 +206,43 @@ static bool write_inline(struct ch_toml_buf *b, const struct ch_toml_value *v)
     case CH_TOML_DATETIME_LOCAL:
     case CH_TOML_DATE_LOCAL:
     case CH_TOML_TIME_LOCAL:
-        return ch_toml_buf_add(b, v->str.ptr, v->str.len); /* bare, so they stay dates */
+        return ch_buf_add(b, v->str.ptr, v->str.len); /* bare, so they stay dates */
     case CH_TOML_INTEGER:
         snprintf(num, sizeof(num), "%" PRId64, v->integer);
-        return ch_toml_buf_adds(b, num);
+        return ch_buf_adds(b, num);
     case CH_TOML_FLOAT:
         ch_toml_format_float(v->real, num);
-        return ch_toml_buf_adds(b, num);
+        return ch_buf_adds(b, num);
     case CH_TOML_BOOL:
-        return ch_toml_buf_adds(b, v->boolean ? "true" : "false");
+        return ch_buf_adds(b, v->boolean ? "true" : "false");
     case CH_TOML_ARRAY:
-        if (!ch_toml_buf_addc(b, '['))
+        if (!ch_buf_addc(b, '['))
             return false;
         for (size_t i = 0; i < v->arr.n; i++) {
-            if ((i > 0 && !ch_toml_buf_adds(b, ", ")) || !write_inline(b, v->arr.items[i]))
+            if ((i > 0 && !ch_buf_adds(b, ", ")) || !write_inline(b, v->arr.items[i]))
                 return false;
         }
-        return ch_toml_buf_addc(b, ']');
+        return ch_buf_addc(b, ']');
     case CH_TOML_TABLE:
         if (v->tab.n == 0)
-            return ch_toml_buf_adds(b, "{}");
-        if (!ch_toml_buf_adds(b, "{ "))
+            return ch_buf_adds(b, "{}");
+        if (!ch_buf_adds(b, "{ "))
             return false;
         for (size_t i = 0; i < v->tab.n; i++) {
             const struct ch_toml_entry *e = &v->tab.entries[i];
-            if ((i > 0 && !ch_toml_buf_adds(b, ", ")) ||
-                !ch_toml_buf_add_key(b, e->key, e->key_len) || !ch_toml_buf_adds(b, " = ") ||
-                !write_inline(b, e->val))
+            if ((i > 0 && !ch_buf_adds(b, ", ")) || !ch_toml_buf_add_key(b, e->key, e->key_len) ||
+                !ch_buf_adds(b, " = ") || !write_inline(b, e->val))
                 return false;
         }
-        return ch_toml_buf_adds(b, " }");
+        return ch_buf_adds(b, " }");
     }
     return false;
 }
 
 static bool write_header(struct writer *w, const char *open, const char *close)
 {
-    return (w->out.len == 0 || ch_toml_buf_addc(&w->out, '\n')) &&
-           ch_toml_buf_adds(&w->out, open) && ch_toml_buf_add(&w->out, w->path.ptr, w->path.len) &&
-           ch_toml_buf_adds(&w->out, close);
+    return (w->out.len == 0 || ch_buf_addc(&w->out, '\n')) && ch_buf_adds(&w->out, open) &&
+           ch_buf_add(&w->out, w->path.ptr, w->path.len) && ch_buf_adds(&w->out, close);
 }
 
 /* The body of table t (see the layout at the top). w->path is t's header path. */
@@ -257,8 +255,8 @@ static bool write_table(struct writer *w, const struct ch_toml_value *t)
         const struct ch_toml_entry *e = &t->tab.entries[i];
         if (is_section(e->val))
             continue;
-        ok = ch_toml_buf_add_key(&w->out, e->key, e->key_len) && ch_toml_buf_adds(&w->out, " = ") &&
-             write_inline(&w->out, e->val) && ch_toml_buf_addc(&w->out, '\n');
+        ok = ch_toml_buf_add_key(&w->out, e->key, e->key_len) && ch_buf_adds(&w->out, " = ") &&
+             write_inline(&w->out, e->val) && ch_buf_addc(&w->out, '\n');
     }
     for (size_t i = 0; i < t->tab.n && ok; i++) {
         const struct ch_toml_entry *e = &t->tab.entries[i];
@@ -266,7 +264,7 @@ static bool write_table(struct writer *w, const struct ch_toml_value *t)
         if (!is_section(v))
             continue;
         w->path.len = mark;
-        ok = (mark == 0 || ch_toml_buf_addc(&w->path, '.')) &&
+        ok = (mark == 0 || ch_buf_addc(&w->path, '.')) &&
              ch_toml_buf_add_key(&w->path, e->key, e->key_len);
         if (ok && v->type == CH_TOML_TABLE) {
             bool implied = v->tab.n > 0;
@@ -286,7 +284,7 @@ enum confhub_status ch_toml_write(const struct ch_toml_value *root, char **out, 
                                   struct ch_err *err)
 {
     struct writer w = {0};
-    bool ok = write_table(&w, root) && ch_toml_buf_add(&w.out, "", 0);
+    bool ok = write_table(&w, root) && ch_buf_add(&w.out, "", 0);
 
     ch_free(w.path.ptr);
     if (!ok) {

@@ -24,6 +24,7 @@
 #include <libfyaml.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 #include "common/names.h"
 
 #define DEFAULT_MAX_DEPTH 64
@@ -163,41 +164,19 @@ static enum kind resolve_plain(const char *s, size_t len)
 
 /* ================================================================ reading */
 
-struct out {
-    char *p;     /* ch_malloc'd text, NUL-terminated while not failed */
-    size_t len;  /* bytes used, without the NUL */
-    size_t cap;  /* bytes allocated */
-    bool failed; /* an allocation failed: everything after is dropped */
-};
-
-static void put(struct out *o, const char *s, size_t len)
+/* The writer appends to a struct ch_buf (common/buf.h), whose out-of-memory is sticky, so the
+ * writing functions append freely and the caller checks `failed` once. */
+static void put(struct ch_buf *o, const char *s, size_t len)
 {
-    if (o->failed)
-        return;
-    if (o->len + len + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 256;
-        char *p;
-        while (cap < o->len + len + 1)
-            cap *= 2;
-        p = ch_realloc(o->p, cap);
-        if (!p) {
-            o->failed = true;
-            return;
-        }
-        o->p = p;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, len);
-    o->len += len;
-    o->p[o->len] = '\0';
+    (void)ch_buf_add(o, s, len);
 }
 
-static void puts_(struct out *o, const char *s)
+static void puts_(struct ch_buf *o, const char *s)
 {
-    put(o, s, strlen(s));
+    (void)ch_buf_adds(o, s);
 }
 
-static void indent(struct out *o, size_t n)
+static void indent(struct ch_buf *o, size_t n)
 {
     static const char spaces[] = "                                ";
     while (n > 0) {
@@ -446,7 +425,7 @@ static enum confhub_status scalar_text(struct ctx *c, struct fy_token *tok, char
 {
     struct fy_token_iter *iter = fy_token_iter_create(tok);
     const struct fy_iter_chunk *chunk = NULL;
-    struct out o = {0};
+    struct ch_buf o = {0};
     int ferr = 0;
 
     if (!iter)
@@ -456,10 +435,10 @@ static enum confhub_status scalar_text(struct ctx *c, struct fy_token *tok, char
     fy_token_iter_destroy(iter);
     put(&o, "", 0); /* allocates the empty string too */
     if (o.failed || ferr) {
-        ch_free(o.p);
+        ch_free(o.ptr);
         return ferr ? fail_at(c, CONFHUB_EINVAL, NULL, "cannot read a scalar") : no_memory(c);
     }
-    *text = o.p;
+    *text = o.ptr;
     *len = o.len;
     return CONFHUB_OK;
 }
@@ -988,7 +967,7 @@ static char short_escape(unsigned cp)
     return 0;
 }
 
-static void put_double_quoted(struct out *o, const char *s, size_t len)
+static void put_double_quoted(struct ch_buf *o, const char *s, size_t len)
 {
     const unsigned char *u = (const unsigned char *)s;
     char esc[16];
@@ -1015,7 +994,7 @@ static void put_double_quoted(struct out *o, const char *s, size_t len)
 
 /* Writes a string as a key or an inline value: plain when that reads back the same, else
  * double-quoted. */
-static void put_inline_string(struct out *o, const char *s, size_t len)
+static void put_inline_string(struct ch_buf *o, const char *s, size_t len)
 {
     if (plain_ok(s, len))
         put(o, s, len);
@@ -1025,7 +1004,7 @@ static void put_inline_string(struct out *o, const char *s, size_t len)
 
 /* Writes a literal block scalar whose lines are indented by ind; the caller has written the
  * text before the indicator ("key: "). */
-static void put_literal(struct out *o, const char *s, size_t len, size_t ind)
+static void put_literal(struct ch_buf *o, const char *s, size_t len, size_t ind)
 {
     size_t trailing = 0, start = 0;
 
@@ -1047,7 +1026,7 @@ static void put_literal(struct out *o, const char *s, size_t len, size_t ind)
         put(o, "\n", 1);
 }
 
-static void put_float(struct out *o, double d)
+static void put_float(struct ch_buf *o, double d)
 {
     char buf[40];
     int n = 0;
@@ -1077,7 +1056,7 @@ static bool is_block(const json_t *v)
 
 /* Writes a scalar or an empty collection after "key:" or "-" (the caller wrote that and no
  * space), ending the line. ind is the indentation of literal block lines. */
-static void put_scalar(struct out *o, const json_t *v, size_t ind)
+static void put_scalar(struct ch_buf *o, const json_t *v, size_t ind)
 {
     char buf[32];
 
@@ -1118,7 +1097,7 @@ static void put_scalar(struct out *o, const json_t *v, size_t ind)
 }
 
 struct dump {
-    struct out out;
+    struct ch_buf out;
     size_t max_depth;
 };
 
@@ -1127,7 +1106,7 @@ struct dump {
 static enum confhub_status put_block(struct dump *d, const json_t *v, size_t ind, bool inline_first,
                                      size_t depth, struct ch_err *err)
 {
-    struct out *o = &d->out;
+    struct ch_buf *o = &d->out;
     enum confhub_status rc;
     bool first = true;
 
@@ -1227,22 +1206,22 @@ enum confhub_status ch_yaml_dump(const json_t *doc, const struct ch_format_opts 
             goto done;
     }
     /* A top-level scalar was written as " value": strip the space put_scalar added. */
-    if (!d.out.failed && d.out.len > 0 && d.out.p[0] == ' ') {
-        memmove(d.out.p, d.out.p + 1, d.out.len);
+    if (!d.out.failed && d.out.len > 0 && d.out.ptr[0] == ' ') {
+        memmove(d.out.ptr, d.out.ptr + 1, d.out.len);
         d.out.len--;
     }
-    if (d.out.failed || !d.out.p) {
+    if (d.out.failed || !d.out.ptr) {
         put(&d.out, "", 0);
-        if (d.out.failed || !d.out.p) {
+        if (d.out.failed || !d.out.ptr) {
             rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot write YAML: out of memory");
             goto done;
         }
     }
-    *out = d.out.p;
+    *out = d.out.ptr;
     *len_out = d.out.len;
-    d.out.p = NULL;
+    d.out.ptr = NULL;
 
 done:
-    ch_free(d.out.p);
+    ch_free(d.out.ptr);
     return rc;
 }

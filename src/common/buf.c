@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* buf.c: the growable byte buffer (see buf.h). */
+#include "common/buf.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+bool ch_buf_add(struct ch_buf *b, const void *data, size_t len)
+{
+    if (b->failed)
+        return false;
+    if (b->cap - b->len <= len) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap - b->len <= len) {
+            if (cap > SIZE_MAX / 2) {
+                b->failed = true;
+                return false;
+            }
+            cap *= 2;
+        }
+        char *grown = ch_realloc(b->ptr, cap);
+        if (!grown) {
+            b->failed = true;
+            return false;
+        }
+        b->ptr = grown;
+        b->cap = cap;
+    }
+    if (len)
+        memcpy(b->ptr + b->len, data, len);
+    b->len += len;
+    b->ptr[b->len] = '\0';
+    return true;
+}
+
+bool ch_buf_addc(struct ch_buf *b, char c)
+{
+    return ch_buf_add(b, &c, 1);
+}
+
+bool ch_buf_adds(struct ch_buf *b, const char *s)
+{
+    return ch_buf_add(b, s, strlen(s));
+}
+
+void ch_buf_free(struct ch_buf *b)
+{
+    ch_free(b->ptr);
+    memset(b, 0, sizeof(*b));
+}
