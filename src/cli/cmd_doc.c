@@ -64,6 +64,18 @@ static const char *format_from_path(const char *path)
     return NULL;
 }
 
+/* The format named by FILE's extension, or a usage error that says to use --format. */
+static enum confhub_status format_of_file(const char *what, const char *file, const char **format,
+                                          struct ch_err *err)
+{
+    *format = format_from_path(file);
+    if (*format)
+        return CONFHUB_OK;
+    return ch_err_set(err, CONFHUB_EINVAL,
+                      "%s: cannot tell the format from the name '%s': use --format json|yaml|toml",
+                      what, file);
+}
+
 static const char *media_type(const char *format)
 {
     size_t i;
@@ -210,14 +222,9 @@ enum confhub_status ch_cli_cmd_export(struct ch_cli *cli, struct ch_err *err)
     ch_cli_http_resp_clear(&resp);
     snprintf(what, sizeof(what), "export %s", cli->ns);
     if (!format && file) {
-        format = format_from_path(file);
-        if (!format) {
-            rc = ch_err_set(err, CONFHUB_EINVAL,
-                            "%s: cannot tell the format from the name '%s': use --format "
-                            "json|yaml|toml",
-                            what, file);
+        rc = format_of_file(what, file, &format, err);
+        if (rc != CONFHUB_OK)
             goto done;
-        }
     }
     if (!format)
         format = "json";
@@ -394,14 +401,9 @@ enum confhub_status ch_cli_cmd_import(struct ch_cli *cli, struct ch_err *err)
         goto done;
     }
     if (!format) {
-        format = format_from_path(file);
-        if (!format) {
-            rc = ch_err_set(err, CONFHUB_EINVAL,
-                            "%s: cannot tell the format from the name '%s': use --format "
-                            "json|yaml|toml",
-                            what, file);
+        rc = format_of_file(what, file, &format, err);
+        if (rc != CONFHUB_OK)
             goto done;
-        }
     }
     if (cli->namespaces) {
         rc = stream_path(cli, what, format, &path, err);
