@@ -279,6 +279,16 @@ static enum confhub_status prune_sections(const struct ch_state *st, const char 
     return rc;
 }
 
+/* Makes namespace ns exactly doc: its sections planned, the sections it does not name
+ * deleted. */
+static enum confhub_status plan_replace_ns(const struct ch_limits *limits,
+                                           const struct ch_state *st, const char *ns,
+                                           const json_t *doc, struct ch_plan *p, struct ch_err *err)
+{
+    enum confhub_status rc = plan_document(limits, st, ns, doc, false, p, err);
+    return rc == CONFHUB_OK ? prune_sections(st, ns, doc, p, err) : rc;
+}
+
 /* ---------------------------------------------------------------- current values */
 
 static json_t *entry_json(const struct ch_entry *e)
@@ -433,8 +443,7 @@ enum confhub_status ch_plan_op(const struct ch_limits *limits, const struct ch_s
     case CH_OP_PUT_SECTION:
         return plan_section(limits, sec, op->ns, op->section, op->value, p, err);
     case CH_OP_PUT_NS:
-        rc = plan_document(limits, st, op->ns, op->value, false, p, err);
-        return rc == CONFHUB_OK ? prune_sections(st, op->ns, op->value, p, err) : rc;
+        return plan_replace_ns(limits, st, op->ns, op->value, p, err);
     case CH_OP_MERGE_NS:
         return plan_document(limits, st, op->ns, op->value, true, p, err);
     case CH_OP_PATCH_NS:
@@ -449,8 +458,8 @@ enum confhub_status ch_plan_op(const struct ch_limits *limits, const struct ch_s
                             limits->max_json_depth);
         else if (op->kind == CH_OP_PATCH_SECTION)
             rc = plan_section(limits, sec, op->ns, op->section, doc, p, err);
-        else if ((rc = plan_document(limits, st, op->ns, doc, false, p, err)) == CONFHUB_OK)
-            rc = prune_sections(st, op->ns, doc, p, err);
+        else
+            rc = plan_replace_ns(limits, st, op->ns, doc, p, err);
         json_decref(doc);
         return rc;
     }
