@@ -199,10 +199,13 @@ static const struct command commands[] = {
      "Prints 'confhub " CONFHUB_VERSION_STRING "'.\n"},
 };
 
-/* Commands that src/main.c sends to ch_server_main; listed in help only. */
+/* Commands that src/main.c sends elsewhere (the server, the offline tools); listed in help
+ * only. */
 static const char *const server_commands[][2] = {
     {"serve", "run the server (confhub serve --help)"},
     {"migrate", "show or apply database migrations (confhub migrate status|up --data DIR)"},
+    {"convert", "convert a document offline (confhub convert FILE --to json|yaml|toml)"},
+    {"debug", "the parsers, for conformance suites (confhub debug --help)"},
 };
 
 static const char options_help[] =
@@ -217,6 +220,7 @@ static const char options_help[] =
     "      --merge          import: add and change keys, remove none\n"
     "      --dry-run        import: list what would change, change nothing\n"
     "      --pretty         export: indented output\n"
+    "      --namespaces A,B import: a YAML stream, one namespace per document\n"
     "  -h, --help           show help\n"
     "      --version        print the version\n"
     "      --               end of options (for a VALUE that starts with '-')\n";
