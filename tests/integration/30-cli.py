@@ -19,55 +19,16 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 BIN = os.environ.get('CONFHUB_BIN') or os.path.join(ROOT, 'build', 'asan', 'confhub')
 
 
-class LocalTap:
-    """Minimal TAP writer, used when chtest has none."""
-
-    def __init__(self):
-        self.n = 0
-        self.failed = 0
-
-    def ok(self, cond, name, diag=None):
-        self.n += 1
-        if not cond:
-            self.failed += 1
-        print('%s %d - %s' % ('ok' if cond else 'not ok', self.n, name), flush=True)
-        if not cond and diag is not None:
-            print('#   %s' % (diag,), flush=True)
-        return bool(cond)
-
-    def done(self):
-        print('1..%d' % self.n, flush=True)
-        sys.exit(1 if self.failed else 0)
-
-
-class Result:
-    def __init__(self, proc):
-        self.rc = proc.returncode
-        self.out = proc.stdout.decode('utf-8', 'replace')
-        self.err = proc.stderr.decode('utf-8', 'replace')
-
-    def json(self):
-        return json.loads(self.out)
-
-    def __repr__(self):
-        return 'rc=%d stdout=%r stderr=%r' % (self.rc, self.out, self.err)
-
-
-def closed_port():
-    """A loopback port that nothing listens on (bound, then released)."""
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+Result = chtest.CliResult
+closed_port = chtest.free_port  # a port nothing listens on once it is closed
 
 
 def main():
-    tap = chtest.Tap() if hasattr(chtest, 'Tap') else LocalTap()
+    tap = chtest.Tap()
     ok = tap.ok
     with tempfile.TemporaryDirectory(prefix='confhub-cli-') as tmp:
         srv = chtest.Server(data_dir=tmp).start()
-        env = chtest.sanitizer_env() if hasattr(chtest, 'sanitizer_env') else dict(os.environ)
+        env = chtest.sanitizer_env()
         env['CONFHUB_URL'] = srv.url
 
         def run(*args, stdin=b''):

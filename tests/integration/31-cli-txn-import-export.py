@@ -21,28 +21,8 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 BIN = os.path.abspath(os.environ.get('CONFHUB_BIN') or os.path.join(ROOT, 'build', 'asan', 'confhub'))
 
 
-class Result:
-    def __init__(self, proc):
-        self.rc = proc.returncode
-        self.out = proc.stdout.decode('utf-8', 'replace')
-        self.err = proc.stderr.decode('utf-8', 'replace')
-
-    def json(self):
-        try:
-            return json.loads(self.out)
-        except ValueError:
-            return None
-
-    def __repr__(self):
-        return 'rc=%d stdout=%r stderr=%r' % (self.rc, self.out[:2000], self.err[:2000])
-
-
-def closed_port():
-    s = socket.socket()
-    s.bind(('127.0.0.1', 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+Result = chtest.CliResult
+closed_port = chtest.free_port  # a port nothing listens on once it is closed
 
 
 def write(path, text):

@@ -63,6 +63,25 @@ class Tap:
         sys.exit(1 if self.failed else 0)
 
 
+class CliResult:
+    """A finished CLI run: exit code, stdout and stderr as text."""
+
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout.decode("utf-8", "replace")
+        self.err = proc.stderr.decode("utf-8", "replace")
+
+    def json(self):
+        """stdout parsed as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.out)
+        except ValueError:
+            return None
+
+    def __repr__(self):
+        return "rc=%d stdout=%r stderr=%r" % (self.rc, self.out[:2000], self.err[:2000])
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -5,7 +5,6 @@
  * shared fault-injecting VFS (tests/lib/fault_vfs.h). What was stored is checked by querying
  * the database file directly through a separate SQLite connection.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +24,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "lib/fault_vfs.h"
+#include "lib/tmpdir.h"
 #include "limits_table.h"
 #include "model.h"
 #include "service.h"
@@ -100,23 +100,11 @@ static int setup_fault(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    DIR *d;
-    struct dirent *de;
-    char file[512];
 
     ch_test_fault_disarm();
     ch_alloc_fail_after(-1);
     stop(fx);
-    d = opendir(fx->dir);
-    while (d && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(file, sizeof(file), "%s/%s", fx->dir, de->d_name);
-        unlink(file);
-    }
-    if (d)
-        closedir(d);
-    int rc = rmdir(fx->dir);
+    int rc = ch_test_tmpdir_remove(fx->dir);
     free(fx);
     return rc;
 }

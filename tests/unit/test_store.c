@@ -9,7 +9,6 @@
  *    fails the n-th allocation in our code and in SQLite alike (allocation torture).
  * "Unchanged" is checked by dumping every table through a separate, fault-free connection.
  */
-#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +24,7 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "lib/fault_vfs.h"
+#include "lib/tmpdir.h"
 #include "store.h"
 
 /* ---- fixture and helpers ------------------------------------------------------------------ */
@@ -56,21 +56,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *fx = *state;
-    DIR *d = opendir(fx->dir);
-    struct dirent *de;
-    char file[512];
 
     ch_test_fault_arm(-1, -1);
     ch_alloc_fail_after(-1);
-    while (d && (de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        snprintf(file, sizeof(file), "%s/%s", fx->dir, de->d_name);
-        unlink(file);
-    }
-    if (d)
-        closedir(d);
-    int rc = rmdir(fx->dir);
+    int rc = ch_test_tmpdir_remove(fx->dir);
     free(fx);
     return rc;
 }
