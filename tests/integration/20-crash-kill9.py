@@ -8,7 +8,6 @@ increasing, and multi-key writes (a section PUT of {"a": n, "b": n}) are never h
 import http.client
 import os
 import random
-import signal
 import sqlite3
 import sys
 import threading

@@ -7,7 +7,6 @@ docs/cli.md states them. Prints TAP.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile

@@ -8,7 +8,6 @@ namespace back through the CLI and the API. Prints TAP.
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
