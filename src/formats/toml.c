@@ -1525,6 +1525,13 @@ static enum confhub_status to_json(const struct cursor *c, const struct ch_toml_
                 rc = fail_nomem(c);
                 goto done;
             }
+            if (memchr(e->key, '\0', e->key_len)) {
+                /* TOML allows "\u0000" in a key; no name in the model, and no JSON reader
+                 * we use, can hold one (the JSON and YAML readers refuse it too). */
+                rc = report(c, e->val->pos, CONFHUB_EINVAL, "key '%s' contains a NUL character",
+                            path->ptr);
+                goto done;
+            }
             rc = to_json(c, e->val, path, &child);
             if (rc != CONFHUB_OK)
                 goto done;

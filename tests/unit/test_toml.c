@@ -441,6 +441,17 @@ static void test_toml_error_positions(void **state)
     }
 }
 
+/* Found by fuzz_toml_import: TOML allows "\u0000" in a key, which no confhub name can hold,
+ * and a JSON reader refuses; the TOML reader must refuse it too, not pass it on. */
+static void test_toml_refuses_nul_in_key(void **state)
+{
+    struct ch_err err;
+    (void)state;
+    err = PARSE_FAIL("ok = 1\n\"a\\u0000b\" = 1", CONFHUB_EINVAL);
+    assert_non_null(strstr(err.msg, "t.toml:2:"));
+    assert_non_null(strstr(err.msg, "contains a NUL character"));
+}
+
 static void test_toml_refuses_nan_and_inf(void **state)
 {
     struct ch_err err;
@@ -912,6 +923,7 @@ int main(void)
         T(test_toml_rejects_integer_overflow),
         T(test_toml_rejects_bad_encoding),
         T(test_toml_error_positions),
+        T(test_toml_refuses_nul_in_key),
         T(test_toml_refuses_nan_and_inf),
         T(test_toml_depth_limit),
         T(test_toml_dump_layout),
