@@ -9,54 +9,54 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/buf.h"
 
 #define CHUNK 65536
+
+enum confhub_status ch_file_read_stream(FILE *f, const char *name, size_t max, char **text,
+                                        size_t *len, struct ch_err *err)
+{
+    struct ch_buf b = {0};
+    char chunk[CHUNK];
+    size_t got;
+
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (b.len + got > max) {
+            ch_buf_free(&b);
+            return ch_err_set(err, CONFHUB_ETOOBIG, "'%s' is larger than %zu bytes", name, max);
+        }
+        if (!ch_buf_add(&b, chunk, got)) {
+            ch_buf_free(&b);
+            return ch_err_set(err, CONFHUB_ENOMEM, "cannot read '%s': out of memory", name);
+        }
+    }
+    if (ferror(f)) {
+        int saved = errno;
+        ch_buf_free(&b);
+        return ch_err_set(err, CONFHUB_EIO, "cannot read '%s': %s", name, strerror(saved));
+    }
+    if (!ch_buf_add(&b, "", 0)) { /* an empty input is "", never NULL */
+        ch_buf_free(&b);
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot read '%s': out of memory", name);
+    }
+    *text = b.ptr;
+    *len = b.len;
+    return CONFHUB_OK;
+}
 
 enum confhub_status ch_file_read(const char *path, size_t max, char **text, size_t *len,
                                  struct ch_err *err)
 {
     bool is_stdin = strcmp(path, "-") == 0;
-    const char *shown = is_stdin ? "standard input" : path;
     FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    enum confhub_status rc = CONFHUB_OK;
+    enum confhub_status rc;
 
     if (!f)
         return ch_err_set(err, CONFHUB_EIO, "cannot open '%s': %s", path, strerror(errno));
-    for (;;) {
-        if (n + CHUNK + 1 > cap) {
-            cap = cap ? cap * 2 : CHUNK * 2;
-            char *grown = ch_realloc(buf, cap);
-            if (!grown) {
-                rc = ch_err_set(err, CONFHUB_ENOMEM, "cannot read '%s': out of memory", shown);
-                goto done;
-            }
-            buf = grown;
-        }
-        size_t got = fread(buf + n, 1, CHUNK, f);
-        n += got;
-        if (n > max) {
-            rc = ch_err_set(err, CONFHUB_ETOOBIG, "'%s' is larger than %zu bytes", shown, max);
-            goto done;
-        }
-        if (got < CHUNK) {
-            if (ferror(f))
-                rc = ch_err_set(err, CONFHUB_EIO, "cannot read '%s': %s", shown, strerror(errno));
-            break;
-        }
-    }
-done:
+    rc = ch_file_read_stream(f, is_stdin ? "standard input" : path, max, text, len, err);
     if (!is_stdin)
         fclose(f);
-    if (rc != CONFHUB_OK) {
-        ch_free(buf);
-        return rc;
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return CONFHUB_OK;
+    return rc;
 }
 
 enum confhub_status ch_file_write(const char *path, const char *data, size_t len,

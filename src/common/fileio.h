@@ -4,6 +4,7 @@
 #define CH_FILEIO_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "common/err.h"
 
@@ -11,6 +12,11 @@
  * OUT: *text (ch_malloc'd, NUL-terminated; free with ch_free) and *len on success. */
 enum confhub_status ch_file_read(const char *path, size_t max, char **text, size_t *len,
                                  struct ch_err *err);
+
+/* Reads all of the open stream f, at most max bytes; name is what messages call it.
+ * OUT: as ch_file_read. */
+enum confhub_status ch_file_read_stream(FILE *f, const char *name, size_t max, char **text,
+                                        size_t *len, struct ch_err *err);
 
 /* Writes data to path ("-" for standard output), replacing a file through a temporary file
  * and rename(2), so a failed write never leaves half a file. */

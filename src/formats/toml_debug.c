@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/fileio.h"
 #include "common/json_util.h"
 #include "formats/toml.h"
 #include "formats/toml_int.h"
@@ -35,37 +36,6 @@ static const char *const tag_names[] = {
 };
 
 /* clang-format on */
-
-/* Reads all of in. OUT: *text (ch_malloc'd) and *len. */
-static enum confhub_status read_all(FILE *in, char **text, size_t *len, struct ch_err *err)
-{
-    struct ch_buf b = {0};
-    char chunk[65536];
-    size_t n;
-
-    while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0) {
-        if (b.len + n > MAX_INPUT_BYTES) {
-            ch_free(b.ptr);
-            return ch_err_set(err, CONFHUB_ETOOBIG, "input is larger than %u bytes",
-                              MAX_INPUT_BYTES);
-        }
-        if (!ch_buf_add(&b, chunk, n)) {
-            ch_free(b.ptr);
-            return ch_err_set(err, CONFHUB_ENOMEM, "cannot read input: out of memory");
-        }
-    }
-    if (ferror(in)) {
-        ch_free(b.ptr);
-        return ch_err_set(err, CONFHUB_EIO, "cannot read input");
-    }
-    if (!ch_buf_add(&b, "", 0)) {
-        ch_free(b.ptr);
-        return ch_err_set(err, CONFHUB_ENOMEM, "cannot read input: out of memory");
-    }
-    *text = b.ptr;
-    *len = b.len;
-    return CONFHUB_OK;
-}
 
 static int exit_code(enum confhub_status rc)
 {
@@ -143,7 +113,7 @@ int ch_toml_debug_decode(FILE *in, FILE *out, FILE *errf)
     int code = 1;
 
     ch_err_clear(&err);
-    rc = read_all(in, &text, &len, &err);
+    rc = ch_file_read_stream(in, "input", MAX_INPUT_BYTES, &text, &len, &err);
     if (rc == CONFHUB_OK)
         rc = ch_toml_read("-", text, len, 0, &root, &err);
     if (rc == CONFHUB_OK) {
@@ -398,7 +368,7 @@ int ch_toml_debug_encode(FILE *in, FILE *out, FILE *errf)
     int code = 1;
 
     ch_err_clear(&err);
-    rc = read_all(in, &text, &len, &err);
+    rc = ch_file_read_stream(in, "input", MAX_INPUT_BYTES, &text, &len, &err);
     if (rc == CONFHUB_OK)
         hidden = hide_nul_escapes(text, len, stand_in);
     /* Tagged scalars add one level to the document's own nesting. */
