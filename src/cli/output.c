@@ -203,47 +203,45 @@ done:
     return names;
 }
 
-void ch_cli_output_entries(FILE *f, const json_t *obj)
+/* One line of a listing: "key = <compact JSON>", or just "key" when value is NULL. */
+static void print_member(FILE *f, const char *key, const json_t *value)
+{
+    if (!value) {
+        fprintf(f, "%s\n", key);
+        return;
+    }
+    fprintf(f, "%s = ", key);
+    write_json(f, value, 0, 0);
+    fputc('\n', f);
+}
+
+/* Prints "key = value" lines (values) or "key" lines, sorted bytewise. */
+static void print_members(FILE *f, const json_t *obj, bool values)
 {
     const char **keys = NULL;
-    size_t n = 0, i;
+    size_t n = 0;
+    const char *key;
+    json_t *member;
 
     if (!sorted_keys(obj, &keys, &n)) {
         /* Out of memory for a pointer array: print unsorted rather than nothing. */
-        const char *key;
-        json_t *member;
         json_object_foreach((json_t *)obj, key, member)
         {
-            fprintf(f, "%s = ", key);
-            write_json(f, member, 0, 0);
-            fputc('\n', f);
+            print_member(f, key, values ? member : NULL);
         }
         return;
     }
-    for (i = 0; i < n; i++) {
-        fprintf(f, "%s = ", keys[i]);
-        write_json(f, json_object_get(obj, keys[i]), 0, 0);
-        fputc('\n', f);
-    }
+    for (size_t i = 0; i < n; i++)
+        print_member(f, keys[i], values ? json_object_get(obj, keys[i]) : NULL);
     ch_free(keys);
+}
+
+void ch_cli_output_entries(FILE *f, const json_t *obj)
+{
+    print_members(f, obj, true);
 }
 
 void ch_cli_output_names(FILE *f, const json_t *obj)
 {
-    const char **keys = NULL;
-    size_t n = 0, i;
-
-    if (!sorted_keys(obj, &keys, &n)) {
-        const char *key;
-        json_t *member;
-        json_object_foreach((json_t *)obj, key, member)
-        {
-            (void)member;
-            fprintf(f, "%s\n", key);
-        }
-        return;
-    }
-    for (i = 0; i < n; i++)
-        fprintf(f, "%s\n", keys[i]);
-    ch_free(keys);
+    print_members(f, obj, false);
 }
