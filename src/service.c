@@ -16,9 +16,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
-#include "common/json_util.h"
 #include "common/log.h"
-#include "common/names.h"
 #include "common/timeutil.h"
 
 #define MAX_BATCH       4096 /* writes taken from the queue per group commit */
