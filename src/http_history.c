@@ -146,7 +146,9 @@ static void finish_job(struct ch_http_deferred *d)
 {
     struct history_job *job = H2O_STRUCT_FROM_MEMBER(struct history_job, deferred, d);
     if (d->req && job->status != CONFHUB_OK) {
-        ch_http_send_error(d->loop, d->req, NULL, job->status, &job->err, d->start_us);
+        /* "Not found at R" is an answer about R; other errors are about the request. */
+        int64_t rev = job->status == CONFHUB_ENOTFOUND ? job->header_rev : -1;
+        ch_http_send_error_at(d->loop, d->req, job->status, &job->err, rev, d->start_us);
     } else if (d->req) {
         char *copy = h2o_mem_alloc_pool(&d->req->pool, job->body.len + 1);
         memcpy(copy, job->body.ptr ? job->body.ptr : "", job->body.len);

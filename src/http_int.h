@@ -141,6 +141,10 @@ bool ch_http_query_get(const struct ch_req *req, const char *name, const char **
 void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct route *route,
                         enum confhub_status code, const struct ch_err *err, int64_t start_us);
 
+/* ch_http_send_error with X-Confhub-Revision: rev (the current revision when rev < 0). */
+void ch_http_send_error_at(struct http_loop *loop, h2o_req_t *req, enum confhub_status code,
+                           const struct ch_err *err, int64_t rev, int64_t start_us);
+
 /* Handlers (http_api_v1.c). */
 route_fn ch_api_healthz, ch_api_status, ch_api_limits, ch_api_namespaces;
 route_fn ch_api_get_ns, ch_api_put_ns, ch_api_delete_ns;

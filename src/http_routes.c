@@ -255,10 +255,16 @@ static void send_allow(h2o_req_t *req, const char *path, size_t path_len, int be
 void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct route *route,
                         enum confhub_status code, const struct ch_err *err, int64_t start_us)
 {
+    (void)route;
+    ch_http_send_error_at(loop, req, code, err, -1, start_us);
+}
+
+void ch_http_send_error_at(struct http_loop *loop, h2o_req_t *req, enum confhub_status code,
+                           const struct ch_err *err, int64_t rev, int64_t start_us)
+{
     int status = http_status_of[code];
     json_t *body, *inner;
     char *text;
-    (void)route;
 
     inner = json_pack("{s:s,s:s}", "code", ch_err_code_name(code), "message",
                       err && err->msg[0] ? err->msg : confhub_strerror(code));
@@ -277,7 +283,7 @@ void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct rou
         char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
         memcpy(copy, text, len + 1);
         free(text);
-        send_answer(loop, req, status, "application/json", copy, len, -1, start_us);
+        ch_http_send_at(loop, req, status, "application/json", copy, len, -1, rev, start_us);
     } else {
         static const char oom[] =
             "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";

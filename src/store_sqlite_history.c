@@ -120,10 +120,9 @@ static void add_scope(struct ch_buf *sql, const char *t, const struct ch_store_s
 static enum confhub_status prepare(struct sqlite_store *s, struct ch_buf *sql, sqlite3_stmt **stmt,
                                    struct ch_err *err)
 {
-    int rc;
-    if (sql->failed)
-        return ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
-    rc = sqlite3_prepare_v2(s->db, sql->ptr, (int)sql->len, stmt, NULL);
+    int rc = SQLITE_NOMEM;
+    if (!sql->failed)
+        rc = sqlite3_prepare_v2(s->db, sql->ptr, (int)sql->len, stmt, NULL);
     ch_buf_free(sql);
     if (rc != SQLITE_OK)
         return ch_sqlite_fail(s, rc, err, "cannot read history");
