@@ -208,8 +208,10 @@ static enum confhub_status query_text(struct ch_req *req, const char *name, char
     if (!text)
         return ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
     if (ch_names_percent_decode(raw, raw_len, text, &len, err) != CONFHUB_OK) {
+        char why[sizeof(err->msg)];
+        snprintf(why, sizeof(why), "%s", err->msg);
         ch_free(text);
-        return ch_err_set(err, CONFHUB_EINVAL, "query parameter '%s': %s", name, err->msg);
+        return ch_err_set(err, CONFHUB_EINVAL, "query parameter '%s': %s", name, why);
     }
     *out = text;
     return CONFHUB_OK;
@@ -230,9 +232,10 @@ static enum confhub_status query_name(struct ch_req *req, const char *name, char
     return rc;
 }
 
-/* A revision parameter: a non-negative integer. *out keeps its value when absent. */
-static enum confhub_status query_revision(struct ch_req *req, const char *name, int64_t *out,
-                                          bool *present, struct ch_err *err)
+/* A revision (or count) parameter: a non-negative integer. *out keeps its value when
+ * absent. */
+static enum confhub_status query_number(struct ch_req *req, const char *name, int64_t *out,
+                                        bool *present, struct ch_err *err)
 {
     const char *v;
     size_t len;
@@ -253,8 +256,8 @@ static enum confhub_status query_revision(struct ch_req *req, const char *name, 
         *present = true;
     return CONFHUB_OK;
 bad:
-    return ch_err_set(err, CONFHUB_EINVAL, "%s '%.*s': expected a revision number (0 or more)",
-                      name, (int)(len > 40 ? 40 : len), v);
+    return ch_err_set(err, CONFHUB_EINVAL, "%s '%.*s': expected a whole number (0 or more)", name,
+                      (int)(len > 40 ? 40 : len), v);
 }
 
 static enum confhub_status query_time(struct ch_req *req, const char *name, int64_t *out,
@@ -306,11 +309,11 @@ static enum confhub_status history_filter(struct ch_req *req, struct history_job
     if (rc == CONFHUB_OK)
         rc = query_text(req, "actor", &job->actor, err);
     if (rc == CONFHUB_OK)
-        rc = query_revision(req, "from_revision", &f->from_rev, NULL, err);
+        rc = query_number(req, "from_revision", &f->from_rev, NULL, err);
     if (rc == CONFHUB_OK)
-        rc = query_revision(req, "to_revision", &f->to_rev, NULL, err);
+        rc = query_number(req, "to_revision", &f->to_rev, NULL, err);
     if (rc == CONFHUB_OK)
-        rc = query_revision(req, "limit", &limit, NULL, err);
+        rc = query_number(req, "limit", &limit, NULL, err);
     if (rc == CONFHUB_OK)
         rc = query_time(req, "since", &f->since_ms, err);
     if (rc == CONFHUB_OK)
@@ -379,9 +382,9 @@ enum confhub_status ch_api_diff(struct ch_req *req, struct ch_resp *resp, struct
     job->revision = ch_http_current_revision(req->loop->server);
     rc = query_scope(req, job, err);
     if (rc == CONFHUB_OK)
-        rc = query_revision(req, "from", &job->from, &has_from, err);
+        rc = query_number(req, "from", &job->from, &has_from, err);
     if (rc == CONFHUB_OK)
-        rc = query_revision(req, "to", &job->revision, NULL, err);
+        rc = query_number(req, "to", &job->revision, NULL, err);
     if (rc == CONFHUB_OK && !has_from)
         rc =
             ch_err_set(err, CONFHUB_EINVAL, "from is required: GET /v1/diff?ns=NS&from=R1[&to=R2]");
@@ -423,7 +426,7 @@ enum confhub_status ch_http_read_at(struct ch_req *req, const char *what, struct
     job = job_new(kind);
     if (!job)
         return ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
-    rc = query_revision(req, "revision", &job->revision, NULL, err);
+    rc = query_number(req, "revision", &job->revision, NULL, err);
     job->header_rev = job->revision;
     job->pretty = ch_http_query_get(req, "pretty", &v, &len) &&
                   (len == 0 || (len == 4 && memcmp(v, "true", 4) == 0));

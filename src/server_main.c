@@ -149,8 +149,11 @@ static enum confhub_status apply_seeds(struct ch_service *svc, const char *const
         return rc;
     }
     rc = ch_txn_parse(json_pack("{s:o}", "then", ops), limits, &txn, err);
-    if (rc != CONFHUB_OK)
-        return ch_err_set(err, rc, "--seed: %s", err->msg);
+    if (rc != CONFHUB_OK) {
+        char why[sizeof(err->msg)]; /* the message is formatted into the buffer it quotes */
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return ch_err_set(err, rc, "--seed: %s", why);
+    }
     w = ch_write_new(CH_WRITE_TXN);
     if (!w) {
         ch_txn_free(txn);
