@@ -8,12 +8,19 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
 
 #include "cli/http.h"
+#include "cli/output.h"
 #include "common/err.h"
 
 /* The longest namespace, section or key name, in bytes (BRIEF section 2). */
 #define CH_CLI_NAME_MAX 256
+
+/* How many events `history` prints without --limit. */
+#define CH_CLI_HISTORY_DEFAULT_LIMIT 100
 
 /* One parsed invocation. Strings are borrowed from argv or the environment. */
 struct ch_cli {
@@ -28,6 +35,19 @@ struct ch_cli {
     bool dry_run;             /* import --dry-run: show the changes, change nothing */
     bool pretty;              /* export --pretty: ask the server for indented JSON */
     const char *namespaces;   /* import --namespaces A,B: one namespace per YAML document */
+    const char *revision;     /* get/ls/export --revision R (digits): read at R, or NULL */
+    int64_t limit;            /* history --limit: events to print; 0 for all of them */
+    const char *since;        /* history --since T, as typed (checked by the command), or NULL */
+    const char *until;        /* history --until T, as typed, or NULL */
+    const char *actor;        /* history --actor A, or NULL */
+    const char *op;           /* history --op: "set" or "delete", or NULL */
+    const char *prefix;       /* history --prefix P, or NULL */
+    const char *from_rev;     /* history --from-rev R (digits), or NULL */
+    const char *to_rev;       /* history --to-rev R (digits), or NULL */
+    bool asc;                 /* history --asc: oldest first */
+    const char *to;           /* rollback --to R (digits), or NULL */
+    bool yes;                 /* rollback --yes: do not ask */
+    enum ch_cli_color color;  /* diff/rollback --color */
     const char *const *args;  /* the command's positional arguments */
     size_t n_args;            /* how many args there are */
     struct ch_cli_http *http; /* owned by ch_cli_main; set before a command runs */
@@ -45,9 +65,27 @@ ch_cli_cmd_fn ch_cli_cmd_get;
 ch_cli_cmd_fn ch_cli_cmd_put;
 ch_cli_cmd_fn ch_cli_cmd_del;
 ch_cli_cmd_fn ch_cli_cmd_ls;
-ch_cli_cmd_fn ch_cli_cmd_txn;    /* cmd_txn.c */
-ch_cli_cmd_fn ch_cli_cmd_import; /* cmd_doc.c */
-ch_cli_cmd_fn ch_cli_cmd_export; /* cmd_doc.c */
+ch_cli_cmd_fn ch_cli_cmd_txn;      /* cmd_txn.c */
+ch_cli_cmd_fn ch_cli_cmd_import;   /* cmd_doc.c */
+ch_cli_cmd_fn ch_cli_cmd_export;   /* cmd_doc.c */
+ch_cli_cmd_fn ch_cli_cmd_history;  /* cmd_history.c */
+ch_cli_cmd_fn ch_cli_cmd_diff;     /* cmd_history.c */
+ch_cli_cmd_fn ch_cli_cmd_rollback; /* cmd_history.c */
+
+/*
+ * Checks a namespace, section or key name (kind: "namespace", "section", "key") against the
+ * name rules before any round trip, so a bad name is a usage error. Messages read
+ * "what: why". Returns CONFHUB_OK or CONFHUB_EINVAL. (cmd_kv.c)
+ */
+enum confhub_status ch_cli_check_name(const char *what, const char *kind, const char *name,
+                                      struct ch_err *err);
+
+/*
+ * Parses a 2xx answer that must be a JSON object; anything else is CONFHUB_EIO with
+ * "what: the server's answer is not a JSON object". OUT: *answer (json_decref). (cmd_doc.c)
+ */
+enum confhub_status ch_cli_parse_answer(const char *what, const struct ch_cli_resp *resp,
+                                        json_t **answer, struct ch_err *err);
 
 /* How a FILE argument is named in messages: "<stdin>" for "-", else path itself. */
 const char *ch_cli_input_name(const char *path);

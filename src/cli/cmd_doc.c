@@ -185,8 +185,7 @@ done:
     return rc;
 }
 
-/* Parses a 2xx answer. OUT: *answer (json_decref). */
-static enum confhub_status parse_answer(const char *what, const struct ch_cli_resp *resp,
+enum confhub_status ch_cli_parse_answer(const char *what, const struct ch_cli_resp *resp,
                                         json_t **answer, struct ch_err *err)
 {
     json_error_t jerr;
@@ -217,7 +216,7 @@ enum confhub_status ch_cli_cmd_export(struct ch_cli *cli, struct ch_err *err)
     struct ch_err inner;
     enum confhub_status rc;
     char *path = NULL;
-    char what[512], tail[64];
+    char what[512], tail[96];
 
     ch_cli_http_resp_clear(&resp);
     snprintf(what, sizeof(what), "export %s", cli->ns);
@@ -228,7 +227,9 @@ enum confhub_status ch_cli_cmd_export(struct ch_cli *cli, struct ch_err *err)
     }
     if (!format)
         format = "json";
-    snprintf(tail, sizeof(tail), "export?format=%s%s", format, cli->pretty ? "&pretty=true" : "");
+    snprintf(tail, sizeof(tail), "export?format=%s%s%s%s", format,
+             cli->pretty ? "&pretty=true" : "", cli->revision ? "&revision=" : "",
+             cli->revision ? cli->revision : "");
     rc = ns_path(cli, what, tail, &path, err);
     if (rc != CONFHUB_OK)
         goto done;
@@ -307,78 +308,6 @@ done:
     return found;
 }
 
-/* One line of a dry run's listing, sortable by target. */
-struct change {
-    const char *section; /* borrowed from the answer */
-    const char *key;     /* borrowed; NULL for a whole section */
-    char sign;           /* '+', '~' or '-' */
-    const json_t *entry; /* the answer's entry */
-};
-
-static int compare_changes(const void *a, const void *b)
-{
-    const struct change *x = a, *y = b;
-    int c = strcmp(x->section, y->section);
-
-    if (c != 0)
-        return c;
-    if (!x->key || !y->key)
-        return x->key ? 1 : y->key ? -1 : 0;
-    return strcmp(x->key, y->key);
-}
-
-/*
- * Prints a dry run's changes sorted by section and key:
- *   + section/key = value      ~ section/key: old -> new      - section/key
- * Returns CONFHUB_ENOMEM when the listing cannot be sorted.
- */
-static enum confhub_status print_dry_run(const json_t *answer, const char *what, size_t counts[3],
-                                         struct ch_err *err)
-{
-    static const struct {
-        const char *member;
-        char sign;
-    } groups[] = {{"added", '+'}, {"changed", '~'}, {"removed", '-'}};
-    struct change *changes;
-    size_t n = 0, total = 0, g, i;
-
-    for (g = 0; g < 3; g++)
-        total += json_array_size(json_object_get(answer, groups[g].member));
-    changes = ch_malloc((total ? total : 1) * sizeof(*changes));
-    if (!changes)
-        return ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", what);
-    for (g = 0; g < 3; g++) {
-        const json_t *list = json_object_get(answer, groups[g].member);
-        counts[g] = json_array_size(list);
-        for (i = 0; i < json_array_size(list); i++) {
-            const json_t *entry = json_array_get(list, i);
-            const char *section = json_string_value(json_object_get(entry, "section"));
-            changes[n].section = section ? section : "?";
-            changes[n].key = json_string_value(json_object_get(entry, "key"));
-            changes[n].sign = groups[g].sign;
-            changes[n].entry = entry;
-            n++;
-        }
-    }
-    qsort(changes, n, sizeof(*changes), compare_changes);
-    for (i = 0; i < n; i++) {
-        const struct change *c = &changes[i];
-        printf("%c %s%s%s", c->sign, c->section, c->key ? "/" : "", c->key ? c->key : "");
-        if (c->sign == '+') {
-            fputs(" = ", stdout);
-            ch_cli_output_json(stdout, json_object_get(c->entry, "value"), 0);
-        } else if (c->sign == '~') {
-            fputs(": ", stdout);
-            ch_cli_output_json(stdout, json_object_get(c->entry, "old"), 0);
-            fputs(" -> ", stdout);
-            ch_cli_output_json(stdout, json_object_get(c->entry, "new"), 0);
-        }
-        fputc('\n', stdout);
-    }
-    ch_free(changes);
-    return CONFHUB_OK;
-}
-
 enum confhub_status ch_cli_cmd_import(struct ch_cli *cli, struct ch_err *err)
 {
     const char *file = cli->args[0];
@@ -440,7 +369,7 @@ enum confhub_status ch_cli_cmd_import(struct ch_cli *cli, struct ch_err *err)
     }
     rc = ch_cli_http_check(&resp, what, err);
     if (rc == CONFHUB_OK)
-        rc = parse_answer(what, &resp, &answer, err);
+        rc = ch_cli_parse_answer(what, &resp, &answer, err);
     if (rc != CONFHUB_OK)
         goto done;
 
@@ -449,9 +378,10 @@ enum confhub_status ch_cli_cmd_import(struct ch_cli *cli, struct ch_err *err)
         fputc('\n', stdout);
     } else if (cli->dry_run) {
         size_t counts[3] = {0, 0, 0};
-        rc = print_dry_run(answer, what, counts, err);
-        if (rc != CONFHUB_OK)
+        if (!ch_cli_output_changes(stdout, answer, false, counts)) {
+            rc = ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", what);
             goto done;
+        }
         printf("dry run of %s into %s: %zu to add, %zu to change, %zu to remove (at revision "
                "%lld); nothing was changed\n",
                shown, cli->namespaces ? cli->namespaces : cli->ns, counts[0], counts[1], counts[2],

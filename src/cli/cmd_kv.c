@@ -9,6 +9,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -33,8 +34,7 @@ static void request_free(struct request *req)
     json_decref(req->answer);
 }
 
-/* Checks name locally, so a bad name is a usage error (exit 1) before any round trip. */
-static enum confhub_status check_name(const char *what, const char *kind, const char *name,
+enum confhub_status ch_cli_check_name(const char *what, const char *kind, const char *name,
                                       struct ch_err *err)
 {
     struct ch_err detail;
@@ -70,7 +70,7 @@ static enum confhub_status prepare(struct ch_cli *cli, const char *verb, const c
         snprintf(req->what, sizeof(req->what), "%s namespace %s", verb, cli->ns);
 
     for (i = 0; i < 3 && names[i]; i++) {
-        rc = check_name(req->what, kinds[i], names[i], err);
+        rc = ch_cli_check_name(req->what, kinds[i], names[i], err);
         if (rc != CONFHUB_OK)
             goto done;
         escaped[i] = ch_cli_http_escape(cli->http, names[i]);
@@ -144,20 +144,39 @@ enum confhub_status ch_cli_cmd_get(struct ch_cli *cli, struct ch_err *err)
     const char *key = cli->n_args > 1 ? cli->args[1] : NULL;
     struct request req;
     enum confhub_status rc;
+    char query[48];
+    json_t *at = NULL;
 
-    /* In JSON mode a key comes with its revisions, which is what scripts need for --if-match. */
-    rc = prepare(cli, "get", section, key, key && cli->json ? "meta=true" : NULL, &req, err);
+    /* In JSON mode a key comes with its revisions, which is what scripts need for --if-match.
+     * The server has no revisions of a key at a past revision, only its value (docs/cli.md). */
+    if (cli->revision)
+        snprintf(query, sizeof(query), "revision=%s", cli->revision);
+    rc = prepare(cli, "get", section, key,
+                 cli->revision      ? query
+                 : key && cli->json ? "meta=true"
+                                    : NULL,
+                 &req, err);
     if (rc == CONFHUB_OK)
         rc = send_request(cli, "GET", NULL, 0, &req, err);
     if (rc != CONFHUB_OK)
         goto done;
-    if (cli->json)
+    if (cli->json && key && cli->revision) {
+        at = json_pack("{sOsI}", "value", req.answer, "revision",
+                       (json_int_t)(req.resp.revision >= 0 ? req.resp.revision
+                                                           : strtoll(cli->revision, NULL, 10)));
+        if (!at) {
+            rc = ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", req.what);
+            goto done;
+        }
+        print_json_line(at);
+    } else if (cli->json)
         print_json_line(req.answer);
     else if (!key && json_is_object(req.answer))
         ch_cli_output_entries(stdout, req.answer);
     else
         ch_cli_output_value(stdout, req.answer); /* a key, or a section that holds one value */
 done:
+    json_decref(at);
     request_free(&req);
     return rc;
 }
@@ -346,8 +365,11 @@ enum confhub_status ch_cli_cmd_ls(struct ch_cli *cli, struct ch_err *err)
     struct request req;
     json_t *names = NULL;
     enum confhub_status rc;
+    char query[48];
 
-    rc = prepare(cli, "ls", section, NULL, NULL, &req, err);
+    if (cli->revision)
+        snprintf(query, sizeof(query), "revision=%s", cli->revision);
+    rc = prepare(cli, "ls", section, NULL, cli->revision ? query : NULL, &req, err);
     if (rc == CONFHUB_OK)
         rc = send_request(cli, "GET", NULL, 0, &req, err);
     if (rc != CONFHUB_OK)

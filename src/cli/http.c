@@ -312,6 +312,8 @@ static enum confhub_status status_from_http(long status)
         return CONFHUB_ENOTFOUND;
     case 405:
         return CONFHUB_EMETHOD;
+    case 410:
+        return CONFHUB_ECOMPACTED;
     case 412:
         return CONFHUB_ECONFLICT;
     case 413:
@@ -331,7 +333,8 @@ enum confhub_status ch_cli_http_check(const struct ch_cli_resp *resp, const char
     enum confhub_status code;
     json_t *root = NULL;
     const char *message = NULL;
-    json_int_t mod_rev = -1;
+    json_int_t mod_rev = -1, oldest_rev = -1;
+    char oldest[48] = "";
 
     if (resp->status >= 200 && resp->status < 300)
         return CONFHUB_OK;
@@ -343,18 +346,28 @@ enum confhub_status ch_cli_http_check(const struct ch_cli_resp *resp, const char
         message = json_string_value(json_object_get(error, "message"));
         if (json_is_integer(json_object_get(error, "mod_revision")))
             mod_rev = json_integer_value(json_object_get(error, "mod_revision"));
+        if (json_is_integer(json_object_get(error, "oldest_revision")))
+            oldest_rev = json_integer_value(json_object_get(error, "oldest_revision"));
     }
+    if (oldest_rev >= 0)
+        snprintf(oldest, sizeof(oldest), "revision %lld", (long long)oldest_rev);
     /* Name the current revision unless the server's message already does. */
     if (message && mod_rev >= 0 && !strstr(message, "mod_revision")) {
         ch_err_set(err, code, "%s: %s (current mod_revision %lld)", what, message,
                    (long long)mod_rev);
+    } else if (message && oldest[0] && !strstr(message, oldest)) {
+        /* A 410 must say where history starts, so the user knows what can still be read. */
+        ch_err_set(err, code, "%s: %s (the oldest revision kept is %lld)", what, message,
+                   (long long)oldest_rev);
     } else if (message) {
         ch_err_set(err, code, "%s: %s", what, message);
     } else {
         ch_err_set(err, code, "%s: server answered HTTP %ld", what, resp->status);
     }
-    if (err)
+    if (err) {
         err->mod_rev = mod_rev;
+        err->oldest_rev = oldest_rev;
+    }
     json_decref(root);
     return code;
 }

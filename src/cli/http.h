@@ -92,8 +92,10 @@ void ch_cli_http_resp_clear(struct ch_cli_resp *resp);
 /*
  * Maps resp's status to a confhub status: 2xx is CONFHUB_OK; otherwise err gets
  * "what: message" where message comes from the server's {"error":{...}} body when it has one
- * ("HTTP 502" when not), and a 412's current mod_revision goes to err->mod_rev.
- * 400 -> EINVAL, 404 -> ENOTFOUND, 405 -> EMETHOD, 412 -> ECONFLICT, 413 -> ETOOBIG,
+ * ("HTTP 502" when not), and a 412's current mod_revision goes to err->mod_rev. A 410's
+ * oldest_revision goes to err->oldest_rev and is named in the message.
+ * 400 -> EINVAL, 404 -> ENOTFOUND, 405 -> EMETHOD, 410 -> ECOMPACTED, 412 -> ECONFLICT,
+ * 413 -> ETOOBIG,
  * 415 -> EMEDIATYPE, 503 -> EUNAVAIL, anything else -> EIO.
  */
 enum confhub_status ch_cli_http_check(const struct ch_cli_resp *resp, const char *what,

@@ -33,6 +33,7 @@ enum {
     EXIT_NOT_FOUND = 2, /* 404 */
     EXIT_CONFLICT = 3,  /* 412 (--if-match did not match), or txn's conditions failed */
     EXIT_FAILURE_ = 4,  /* cannot reach the server, 5xx, or anything unexpected */
+    EXIT_COMPACTED = 5, /* 410: the revision asked for is older than the history kept */
 };
 
 /*
@@ -51,15 +52,30 @@ enum {
     OPTF_DRY_RUN = 1u << 7,
     OPTF_PRETTY = 1u << 8,
     OPTF_NAMESPACES = 1u << 9,
-    OPTF_COUNT_ = 10,
+    OPTF_REVISION = 1u << 10, /* --revision: get, ls, export at a past revision */
+    OPTF_LIMIT = 1u << 11,    /* history's filters, --limit to --asc */
+    OPTF_SINCE = 1u << 12,
+    OPTF_UNTIL = 1u << 13,
+    OPTF_ACTOR = 1u << 14,
+    OPTF_OP = 1u << 15,
+    OPTF_PREFIX = 1u << 16,
+    OPTF_FROM_REV = 1u << 17,
+    OPTF_TO_REV = 1u << 18,
+    OPTF_ASC = 1u << 19,
+    OPTF_TO = 1u << 20, /* rollback --to */
+    OPTF_YES = 1u << 21,
+    OPTF_COLOR = 1u << 22,
+    OPTF_COUNT_ = 23,
     OPTF_READ = OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON, /* what get and ls take */
     OPTF_ANY = (1u << OPTF_COUNT_) - 1,
 };
 
 /* How each OPTF_ bit is named in "option '...' does not apply to CMD", in bit order. */
 static const char *const optf_names[OPTF_COUNT_] = {
-    "-n/--namespace", "-o/--output", "--json",    "--if-match", "--string",
-    "--format",       "--merge",     "--dry-run", "--pretty",   "--namespaces",
+    "-n/--namespace", "-o/--output", "--json",   "--if-match",   "--string",   "--format",
+    "--merge",        "--dry-run",   "--pretty", "--namespaces", "--revision", "--limit",
+    "--since",        "--until",     "--actor",  "--op",         "--prefix",   "--from-rev",
+    "--to-rev",       "--asc",       "--to",     "--yes",        "--color",
 };
 
 struct command {
@@ -76,19 +92,24 @@ struct command {
 
 /* clang-format off */
 static const struct command commands[] = {
-    {"get", ch_cli_cmd_get, 1, 2, OPTF_READ, false, "get SECTION [KEY]",
+    {"get", ch_cli_cmd_get, 1, 2, OPTF_READ | OPTF_REVISION, false,
+     "get SECTION [KEY] [--revision R]",
      "print a value: confhub get SECTION [KEY]",
      "Prints the value of KEY in SECTION. A string prints raw (no quotes), an object or an\n"
      "array as JSON indented by 2, anything else as JSON (42, true, null). Without KEY, prints\n"
      "every key of the section as 'key = <json>' lines sorted by key; a section that holds a\n"
      "single list or scalar prints that value. With -o json, prints the server's answer; for a\n"
      "key that is {\"value\":...,\"create_revision\":N,\"mod_revision\":N,\"version\":N}.\n"
+     "With --revision R, prints the key or section as it was at revision R (exit 2 when it did\n"
+     "not exist then, 5 when R is older than the history the server keeps); -o json then\n"
+     "prints {\"value\":...,\"revision\":R} for a key.\n"
      "\n"
      "Examples:\n"
      "  confhub get app port\n"
      "  confhub get app                    # every key of section app\n"
      "  confhub get -n staging db url\n"
-     "  confhub get app port -o json       # value and revisions\n"},
+     "  confhub get app port -o json       # value and revisions\n"
+     "  confhub get app port --revision 12 # the value at revision 12\n"},
     {"put", ch_cli_cmd_put, 3, 3, OPTF_READ | OPTF_IF_MATCH | OPTF_STRING, false,
      "put SECTION KEY VALUE",
      "set a value: confhub put SECTION KEY VALUE",
@@ -118,16 +139,18 @@ static const struct command commands[] = {
      "  confhub del app port\n"
      "  confhub del app\n"
      "  confhub del app port --if-match 12\n"},
-    {"ls", ch_cli_cmd_ls, 0, 1, OPTF_READ, false, "ls [SECTION]",
+    {"ls", ch_cli_cmd_ls, 0, 1, OPTF_READ | OPTF_REVISION, false, "ls [SECTION] [--revision R]",
      "list sections, or the keys of a section: confhub ls [SECTION]",
      "Without SECTION, lists the sections of the namespace; with SECTION, lists its keys. One\n"
      "name per line, sorted bytewise. A section that holds a single list or scalar has no keys\n"
-     "and lists nothing. With -o json, prints a JSON array of the names.\n"
+     "and lists nothing. With -o json, prints a JSON array of the names. --revision R lists\n"
+     "them as they were at revision R.\n"
      "\n"
      "Examples:\n"
      "  confhub ls\n"
      "  confhub ls app\n"
-     "  confhub ls -n staging -o json\n"},
+     "  confhub ls -n staging -o json\n"
+     "  confhub ls --revision 12\n"},
     {"txn", ch_cli_cmd_txn, 1, 1, OPTF_OUTPUT | OPTF_JSON, false, "txn FILE|-",
      "apply a transaction: confhub txn FILE|-",
      "Sends the JSON transaction in FILE ('-' reads stdin) to the server, which applies it\n"
@@ -173,20 +196,83 @@ static const struct command commands[] = {
      "  confhub import -n staging extra.toml --merge\n"
      "  cat config.json | confhub import - --format json\n"
      "  confhub import envs.yaml --namespaces staging,production\n"},
-    {"export", ch_cli_cmd_export, 0, 0, OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_FORMAT | OPTF_PRETTY,
-     true, "export [-o FILE] [--format json|yaml|toml] [--pretty]",
+    {"export", ch_cli_cmd_export, 0, 0,
+     OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_FORMAT | OPTF_PRETTY | OPTF_REVISION, true,
+     "export [-o FILE] [--format json|yaml|toml] [--pretty] [--revision R]",
      "write a namespace as a document: confhub export [-o FILE]",
      "Writes the whole namespace (-n NS) as one document, to stdout or, with -o FILE, to FILE.\n"
      "The format is --format, else FILE's extension (.json, .yaml, .yml, .toml), else json.\n"
      "--pretty asks the server for indented output. FILE is written to a temporary file that\n"
      "is then renamed over it, so a failure never leaves half a file; 'exported NS to FILE\n"
-     "(revision R)' is printed. Exits 2 when the namespace does not exist.\n"
+     "(revision R)' is printed. Exits 2 when the namespace does not exist. --revision R\n"
+     "writes the namespace as it was at revision R.\n"
      "\n"
      "Examples:\n"
      "  confhub export > default.json\n"
      "  confhub export -n staging -o staging.yaml\n"
      "  confhub export --format toml\n"
-     "  confhub export --pretty -o backup.json\n"},
+     "  confhub export --pretty -o backup.json\n"
+     "  confhub export --revision 12 -o before.json\n"},
+    {"history", ch_cli_cmd_history, 0, 2,
+     OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON | OPTF_LIMIT | OPTF_SINCE | OPTF_UNTIL | OPTF_ACTOR |
+         OPTF_OP | OPTF_PREFIX | OPTF_FROM_REV | OPTF_TO_REV | OPTF_ASC,
+     false,
+     "history [SECTION [KEY]] [--limit N] [--since T] [--until T] [--actor A]\n"
+     "               [--op set|delete] [--prefix P] [--from-rev R] [--to-rev R] [--asc]",
+     "show who changed what, when: confhub history [SECTION [KEY]]",
+     "Lists the changes to the namespace (-n NS), to SECTION, or to one KEY, newest first\n"
+     "(--asc: oldest first), one line per changed key: revision, time (UTC), actor, op (set or\n"
+     "delete), section/key, and 'old -> new' as compact JSON (a delete shows 'old -> (deleted)').\n"
+     "On a terminal the last column is cut to the window's width; piped, nothing is cut.\n"
+     "--limit N prints at most N events (default 100; 0: all of them), fetching as many pages\n"
+     "as it takes; when more are left, a note on stderr says so. --since and --until take an\n"
+     "RFC 3339 time (2026-11-23T08:00:00Z), a date (2026-11-23, midnight UTC) or a duration\n"
+     "before now (90s, 30m, 12h, 2d). --actor A and --op set|delete filter; --prefix P keeps\n"
+     "sections whose name starts with P (not with SECTION); --from-rev/--to-rev bound the\n"
+     "revisions (inclusive). -o json prints one JSON object per line, one line per event, as\n"
+     "the server gives them. Exit 5 when --from-rev is older than the history kept.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub history\n"
+     "  confhub history app port --limit 10\n"
+     "  confhub history --since 1h --actor alice\n"
+     "  confhub history --prefix feature --op delete\n"
+     "  confhub history --limit 0 -o json | jq -r .key\n"},
+    {"diff", ch_cli_cmd_diff, 1, 4, OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON | OPTF_COLOR, false,
+     "diff R1 [R2] [SECTION [KEY]] [--color auto|always|never]",
+     "show what changed between two revisions: confhub diff R1 [R2]",
+     "Shows how the namespace (-n NS), SECTION or KEY changed from revision R1 to revision R2\n"
+     "(default: now), like git diff: per section a '--- ns/section  revision R1' and a\n"
+     "'+++ ns/section  revision R2' header, then '-key = old' and '+key = new' lines (values\n"
+     "as compact JSON). On a terminal, removed lines are red and added ones green, unless\n"
+     "NO_COLOR is set; --color always|never overrides. The second argument is R2 when it is a\n"
+     "number, else SECTION (a section named by digits needs R2 written out). No differences\n"
+     "print nothing; the exit code is 0 either way. -o json prints the server's answer.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub diff 12              # from revision 12 to now\n"
+     "  confhub diff 12 15 app\n"
+     "  confhub diff 12 app port\n"
+     "  confhub diff 12 --color always | less -R\n"},
+    {"rollback", ch_cli_cmd_rollback, 0, 2,
+     OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON | OPTF_TO | OPTF_DRY_RUN | OPTF_YES | OPTF_COLOR,
+     false, "rollback --to R [SECTION [KEY]] [--dry-run] [--yes]",
+     "put things back as they were at a revision: confhub rollback --to R",
+     "Sets the namespace (-n NS), SECTION or KEY back to what it was at revision R, in one new\n"
+     "revision: keys are added, changed and removed as needed (history is kept; nothing is\n"
+     "erased). --dry-run lists what would change and changes nothing: '+ section/key = value',\n"
+     "'~ section/key: old -> new', '- section/key'. Otherwise, on a terminal, the list is shown\n"
+     "and 'Roll back ... to revision R? [y/N]' asks first; --yes skips the question. When stdin\n"
+     "is not a terminal, --yes is required (exit 1 without it). If the changes to make are no\n"
+     "longer those shown when you answer, nothing is done (exit 3). Prints 'rolled back NS to\n"
+     "revision R: A added, C changed, D removed (revision N)'; with -o json, the server's\n"
+     "answer. Exit 5 when R is older than the history kept, 1 for a future R.\n"
+     "\n"
+     "Examples:\n"
+     "  confhub rollback --to 12 --dry-run\n"
+     "  confhub rollback --to 12              # asks first\n"
+     "  confhub rollback --to 12 app port --yes\n"
+     "  confhub rollback -n staging --to 40 db --yes -o json\n"},
     {"help", NULL, 0, 1, OPTF_ANY, false, "help [COMMAND]",
      "show help for a command: confhub help COMMAND",
      "Shows the list of commands, or the details and examples of one command.\n"
@@ -218,9 +304,22 @@ static const char options_help[] =
     "      --string         put: store VALUE as a string even if it parses as JSON\n"
     "      --format F       import/export: json, yaml or toml (default: from the file name)\n"
     "      --merge          import: add and change keys, remove none\n"
-    "      --dry-run        import: list what would change, change nothing\n"
+    "      --dry-run        import/rollback: list what would change, change nothing\n"
     "      --pretty         export: indented output\n"
     "      --namespaces A,B import: a YAML stream, one namespace per document\n"
+    "      --revision R     get/ls/export: as it was at revision R\n"
+    "      --limit N        history: at most N events (default 100; 0: all)\n"
+    "      --since T        history: from time T (RFC 3339, a date, or a duration: 1h, 2d)\n"
+    "      --until T        history: up to time T (same forms as --since)\n"
+    "      --actor A        history: changes made by A only\n"
+    "      --op OP          history: set or delete only\n"
+    "      --prefix P       history: sections whose name starts with P\n"
+    "      --from-rev R     history: from revision R (inclusive)\n"
+    "      --to-rev R       history: up to revision R (inclusive)\n"
+    "      --asc            history: oldest first\n"
+    "      --to R           rollback: the revision to go back to\n"
+    "  -y, --yes            rollback: do not ask for confirmation\n"
+    "      --color WHEN     diff/rollback: auto (default), always or never\n"
     "  -h, --help           show help\n"
     "      --version        print the version\n"
     "      --               end of options (for a VALUE that starts with '-')\n";
@@ -231,7 +330,8 @@ static const char exit_help[] =
     "  1  usage error, or the server rejected the request as invalid (HTTP 400, 413, 415)\n"
     "  2  not found (HTTP 404)\n"
     "  3  condition failed: --if-match did not match (HTTP 412), or txn's conditions failed\n"
-    "  4  cannot reach the server, server error (5xx) or any other failure\n";
+    "  4  cannot reach the server, server error (5xx) or any other failure\n"
+    "  5  the revision asked for was compacted: older than the history kept (HTTP 410)\n";
 
 /* clang-format on */
 
@@ -251,6 +351,19 @@ struct parsed {
     bool dry_run;
     bool pretty;
     const char *namespaces;
+    const char *revision; /* digits */
+    const char *limit;    /* digits */
+    const char *since;
+    const char *until;
+    const char *actor;
+    const char *op; /* "set" or "delete" */
+    const char *prefix;
+    const char *from_rev; /* digits */
+    const char *to_rev;   /* digits */
+    bool asc;
+    const char *to; /* digits */
+    bool yes;
+    enum ch_cli_color color;
     bool help;
     bool version;
 };
@@ -296,6 +409,16 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
     return EXIT_USAGE;
 }
 
+/* The position of the one bit set in flag, to index optf_names. */
+static size_t bit_index(unsigned flag)
+{
+    size_t bit = 0;
+
+    while (bit < OPTF_COUNT_ && !(flag & (1u << bit)))
+        bit++;
+    return bit;
+}
+
 static bool is_revision(const char *s)
 {
     size_t i;
@@ -327,6 +450,19 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         OPT_DRY_RUN,
         OPT_PRETTY,
         OPT_NAMESPACES,
+        OPT_REVISION,
+        OPT_LIMIT,
+        OPT_SINCE,
+        OPT_UNTIL,
+        OPT_ACTOR,
+        OPT_OP,
+        OPT_PREFIX,
+        OPT_FROM_REV,
+        OPT_TO_REV,
+        OPT_ASC,
+        OPT_TO,
+        OPT_YES,
+        OPT_COLOR,
         OPT_HELP,
         OPT_VERSION
     };
@@ -350,6 +486,19 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         {"dry-run",   OPT_DRY_RUN,   0,   false, OPTF_DRY_RUN},
         {"pretty",    OPT_PRETTY,    0,   false, OPTF_PRETTY},
         {"namespaces", OPT_NAMESPACES, 0, true,  OPTF_NAMESPACES},
+        {"revision",  OPT_REVISION,  0,   true,  OPTF_REVISION},
+        {"limit",     OPT_LIMIT,     0,   true,  OPTF_LIMIT},
+        {"since",     OPT_SINCE,     0,   true,  OPTF_SINCE},
+        {"until",     OPT_UNTIL,     0,   true,  OPTF_UNTIL},
+        {"actor",     OPT_ACTOR,     0,   true,  OPTF_ACTOR},
+        {"op",        OPT_OP,        0,   true,  OPTF_OP},
+        {"prefix",    OPT_PREFIX,    0,   true,  OPTF_PREFIX},
+        {"from-rev",  OPT_FROM_REV,  0,   true,  OPTF_FROM_REV},
+        {"to-rev",    OPT_TO_REV,    0,   true,  OPTF_TO_REV},
+        {"asc",       OPT_ASC,       0,   false, OPTF_ASC},
+        {"to",        OPT_TO,        0,   true,  OPTF_TO},
+        {"yes",       OPT_YES,       'y', false, OPTF_YES},
+        {"color",     OPT_COLOR,     0,   true,  OPTF_COLOR},
         {"help",      OPT_HELP,      'h', false, 0},
         {"version",   OPT_VERSION,   0,   false, 0},
     };
@@ -450,6 +599,60 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         case OPT_NAMESPACES:
             p->namespaces = value;
             break;
+        case OPT_REVISION:
+        case OPT_FROM_REV:
+        case OPT_TO_REV:
+        case OPT_TO:
+        case OPT_LIMIT:
+            if (!is_revision(value)) {
+                return usage_error("%s wants a %s, not '%s'",
+                                   optf_names[bit_index(options[k].flag)],
+                                   options[k].id == OPT_LIMIT ? "count" : "revision number", value);
+            }
+            if (options[k].id == OPT_REVISION)
+                p->revision = value;
+            else if (options[k].id == OPT_FROM_REV)
+                p->from_rev = value;
+            else if (options[k].id == OPT_TO_REV)
+                p->to_rev = value;
+            else if (options[k].id == OPT_TO)
+                p->to = value;
+            else
+                p->limit = value;
+            break;
+        case OPT_SINCE:
+            p->since = value;
+            break;
+        case OPT_UNTIL:
+            p->until = value;
+            break;
+        case OPT_ACTOR:
+            p->actor = value;
+            break;
+        case OPT_OP:
+            if (strcmp(value, "set") != 0 && strcmp(value, "delete") != 0)
+                return usage_error("--op must be set or delete, not '%s'", value);
+            p->op = value;
+            break;
+        case OPT_PREFIX:
+            p->prefix = value;
+            break;
+        case OPT_ASC:
+            p->asc = true;
+            break;
+        case OPT_YES:
+            p->yes = true;
+            break;
+        case OPT_COLOR:
+            if (strcmp(value, "auto") == 0)
+                p->color = CH_CLI_COLOR_AUTO;
+            else if (strcmp(value, "always") == 0)
+                p->color = CH_CLI_COLOR_ALWAYS;
+            else if (strcmp(value, "never") == 0)
+                p->color = CH_CLI_COLOR_NEVER;
+            else
+                return usage_error("--color must be auto, always or never, not '%s'", value);
+            break;
         case OPT_HELP:
             p->help = true;
             break;
@@ -499,6 +702,8 @@ static int exit_code(enum confhub_status status)
         return EXIT_NOT_FOUND;
     case CONFHUB_ECONFLICT:
         return EXIT_CONFLICT;
+    case CONFHUB_ECOMPACTED:
+        return EXIT_COMPACTED;
     default:
         return EXIT_FAILURE_;
     }
@@ -547,6 +752,19 @@ static int run_command(const struct command *cmd, const struct parsed *p)
     cli.dry_run = p->dry_run;
     cli.pretty = p->pretty;
     cli.namespaces = p->namespaces;
+    cli.revision = p->revision;
+    cli.limit = p->limit ? strtoll(p->limit, NULL, 10) : CH_CLI_HISTORY_DEFAULT_LIMIT;
+    cli.since = p->since;
+    cli.until = p->until;
+    cli.actor = p->actor;
+    cli.op = p->op;
+    cli.prefix = p->prefix;
+    cli.from_rev = p->from_rev;
+    cli.to_rev = p->to_rev;
+    cli.asc = p->asc;
+    cli.to = p->to;
+    cli.yes = p->yes;
+    cli.color = p->color;
     cli.args = p->positional + 1;
     cli.n_args = p->n_positional - 1;
 

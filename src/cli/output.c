@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 
@@ -244,4 +245,94 @@ void ch_cli_output_entries(FILE *f, const json_t *obj)
 void ch_cli_output_names(FILE *f, const json_t *obj)
 {
     print_members(f, obj, false);
+}
+
+bool ch_cli_output_use_color(enum ch_cli_color when, int fd)
+{
+    const char *no_color, *term;
+
+    if (when != CH_CLI_COLOR_AUTO)
+        return when == CH_CLI_COLOR_ALWAYS;
+    no_color = getenv("NO_COLOR");
+    term = getenv("TERM");
+    if (no_color && no_color[0])
+        return false;
+    if (term && strcmp(term, "dumb") == 0)
+        return false;
+    return isatty(fd) == 1;
+}
+
+/* One line of a dry run's listing, sortable by target. */
+struct change {
+    const char *section; /* borrowed from the answer */
+    const char *key;     /* borrowed; NULL for a whole section */
+    char sign;           /* '+', '~' or '-' */
+    const char *sgr;     /* the colour of its line */
+    const json_t *entry; /* the answer's entry */
+};
+
+static int compare_changes(const void *a, const void *b)
+{
+    const struct change *x = a, *y = b;
+    int c = strcmp(x->section, y->section);
+
+    if (c != 0)
+        return c;
+    if (!x->key || !y->key)
+        return x->key ? 1 : y->key ? -1 : 0;
+    return strcmp(x->key, y->key);
+}
+
+bool ch_cli_output_changes(FILE *f, const json_t *answer, bool color, size_t counts[3])
+{
+    static const struct {
+        const char *member;
+        char sign;
+        const char *sgr; /* its colour */
+    } groups[] = {{"added", '+', CH_CLI_SGR_GREEN},
+                  {"changed", '~', CH_CLI_SGR_YELLOW},
+                  {"removed", '-', CH_CLI_SGR_RED}};
+    struct change *changes;
+    size_t n = 0, total = 0, g, i;
+
+    for (g = 0; g < 3; g++)
+        total += json_array_size(json_object_get(answer, groups[g].member));
+    changes = ch_malloc((total ? total : 1) * sizeof(*changes));
+    if (!changes)
+        return false;
+    for (g = 0; g < 3; g++) {
+        const json_t *list = json_object_get(answer, groups[g].member);
+        counts[g] = json_array_size(list);
+        for (i = 0; i < json_array_size(list); i++) {
+            const json_t *entry = json_array_get(list, i);
+            const char *section = json_string_value(json_object_get(entry, "section"));
+            changes[n].section = section ? section : "?";
+            changes[n].key = json_string_value(json_object_get(entry, "key"));
+            changes[n].sign = groups[g].sign;
+            changes[n].sgr = groups[g].sgr;
+            changes[n].entry = entry;
+            n++;
+        }
+    }
+    qsort(changes, n, sizeof(*changes), compare_changes);
+    for (i = 0; i < n; i++) {
+        const struct change *c = &changes[i];
+        if (color)
+            fputs(c->sgr, f);
+        fprintf(f, "%c %s%s%s", c->sign, c->section, c->key ? "/" : "", c->key ? c->key : "");
+        if (c->sign == '+') {
+            fputs(" = ", f);
+            write_json(f, json_object_get(c->entry, "value"), 0, 0);
+        } else if (c->sign == '~') {
+            fputs(": ", f);
+            write_json(f, json_object_get(c->entry, "old"), 0, 0);
+            fputs(" -> ", f);
+            write_json(f, json_object_get(c->entry, "new"), 0, 0);
+        }
+        if (color)
+            fputs(CH_CLI_SGR_RESET, f);
+        fputc('\n', f);
+    }
+    ch_free(changes);
+    return true;
 }

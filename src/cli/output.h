@@ -9,9 +9,25 @@
 #ifndef CH_CLI_OUTPUT_H
 #define CH_CLI_OUTPUT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include <jansson.h>
+
+/* --color: when to colour output. */
+enum ch_cli_color {
+    CH_CLI_COLOR_AUTO = 0, /* when the stream is a terminal and NO_COLOR is unset or empty */
+    CH_CLI_COLOR_ALWAYS,
+    CH_CLI_COLOR_NEVER,
+};
+
+/* ANSI SGR sequences for coloured output; print them only when ch_cli_output_use_color(). */
+#define CH_CLI_SGR_RED    "\033[31m"
+#define CH_CLI_SGR_GREEN  "\033[32m"
+#define CH_CLI_SGR_YELLOW "\033[33m"
+#define CH_CLI_SGR_BOLD   "\033[1m"
+#define CH_CLI_SGR_RESET  "\033[m"
 
 /* Writes v as JSON: indent 0 is one compact line, indent > 0 pretty-prints with that many
  * spaces per level. No trailing newline. Object members keep their order. */
@@ -30,5 +46,19 @@ void ch_cli_output_names(FILE *f, const json_t *obj);
 /* Builds a JSON array of obj's member names, sorted bytewise. Returns a new reference, or NULL
  * when out of memory. */
 json_t *ch_cli_output_sorted_names(const json_t *obj);
+
+/* Whether to colour what goes to file descriptor fd: always, never, or (auto) when fd is a
+ * terminal, NO_COLOR is unset or empty (no-color.org) and TERM is not "dumb". */
+bool ch_cli_output_use_color(enum ch_cli_color when, int fd);
+
+/*
+ * Text mode, a dry run's answer ({"added":[...],"changed":[...],"removed":[...]}, entries with
+ * "section", "key" and "value" or "old"/"new") as lines sorted by section and key:
+ *   + section/key = value      ~ section/key: old -> new      - section/key
+ * Values are compact JSON. With color, '+' lines are green, '~' yellow and '-' red.
+ * OUT: counts[0..2] are the numbers added, changed and removed. Returns false when out of
+ * memory (nothing is printed then).
+ */
+bool ch_cli_output_changes(FILE *f, const json_t *answer, bool color, size_t counts[3]);
 
 #endif
