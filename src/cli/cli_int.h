@@ -87,6 +87,10 @@ enum confhub_status ch_cli_check_name(const char *what, const char *kind, const 
 enum confhub_status ch_cli_parse_answer(const char *what, const struct ch_cli_resp *resp,
                                         json_t **answer, struct ch_err *err);
 
+/* Whether s is a revision number as the command line takes it: 1 to 19 decimal digits.
+ * (main.c) */
+bool ch_cli_is_revision(const char *s);
+
 /* How a FILE argument is named in messages: "<stdin>" for "-", else path itself. */
 const char *ch_cli_input_name(const char *path);
 

@@ -90,19 +90,6 @@ static void print_json_doc(const json_t *v)
     fputc('\n', stdout);
 }
 
-static bool is_number(const char *s)
-{
-    size_t i;
-
-    if (!s[0] || strlen(s) > 19)
-        return false;
-    for (i = 0; s[i]; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    }
-    return true;
-}
-
 /* ---- history ------------------------------------------------------------------------- */
 
 /*
@@ -514,7 +501,7 @@ enum confhub_status ch_cli_cmd_diff(struct ch_cli *cli, struct ch_err *err)
     char what[640];
 
     /* The second argument is R2 when it is a number, else SECTION (docs/cli.md). */
-    if (cli->n_args > 1 && is_number(cli->args[1]))
+    if (cli->n_args > 1 && ch_cli_is_revision(cli->args[1]))
         to = cli->args[at++];
     if (at < cli->n_args)
         section = cli->args[at++];
@@ -522,7 +509,7 @@ enum confhub_status ch_cli_cmd_diff(struct ch_cli *cli, struct ch_err *err)
         key = cli->args[at++];
     snprintf(what, sizeof(what), "diff %s%s%s%s%s%s%s", from, to ? ".." : "", to ? to : "",
              section ? " " : "", section ? section : "", key ? "/" : "", key ? key : "");
-    if (!is_number(from)) {
+    if (!ch_cli_is_revision(from)) {
         rc = ch_err_set(err, CONFHUB_EINVAL, "%s: R1 must be a revision number, not '%s'", what,
                         from);
         goto done;

@@ -419,7 +419,7 @@ static size_t bit_index(unsigned flag)
     return bit;
 }
 
-static bool is_revision(const char *s)
+bool ch_cli_is_revision(const char *s)
 {
     size_t i;
 
@@ -570,7 +570,7 @@ static int parse_args(int argc, char **argv, struct parsed *p)
             p->json = true;
             break;
         case OPT_IF_MATCH:
-            if (!is_revision(value))
+            if (!ch_cli_is_revision(value))
                 return usage_error("--if-match wants a revision number, not '%s'", value);
             p->if_match = value;
             break;
@@ -604,7 +604,7 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         case OPT_TO_REV:
         case OPT_TO:
         case OPT_LIMIT:
-            if (!is_revision(value)) {
+            if (!ch_cli_is_revision(value)) {
                 return usage_error("%s wants a %s, not '%s'",
                                    optf_names[bit_index(options[k].flag)],
                                    options[k].id == OPT_LIMIT ? "count" : "revision number", value);
