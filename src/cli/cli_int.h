@@ -37,6 +37,7 @@ struct ch_cli {
     const char *namespaces;   /* import --namespaces A,B: one namespace per YAML document */
     const char *revision;     /* get/ls/export --revision R (digits): read at R, or NULL */
     int64_t limit;            /* history --limit: events to print; 0 for all of them */
+    bool limit_given;         /* --limit was on the command line (not the default) */
     const char *since;        /* history --since T, as typed (checked by the command), or NULL */
     const char *until;        /* history --until T, as typed, or NULL */
     const char *actor;        /* history --actor A, or NULL */

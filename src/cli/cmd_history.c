@@ -407,12 +407,14 @@ enum confhub_status ch_cli_cmd_history(struct ch_cli *cli, struct ch_err *err)
     }
     if (!cli->json)
         rc = print_table(kept, err);
-    if (rc == CONFHUB_OK && more) {
+    /* Only the default limit may cut a list short unnoticed; an explicit --limit N is
+     * what the caller asked for, so it gets no note (it would clutter $(...) captures). */
+    if (rc == CONFHUB_OK && more && !cli->limit_given) {
         fflush(stdout); /* the note comes after the table, even on one terminal */
         fprintf(stderr,
-                "confhub: %s: showing the first %lld events; more match (--limit N for more, "
+                "confhub: %s: showing the %s %lld events; more match (--limit N for more, "
                 "--limit 0 for all)\n",
-                what, (long long)printed);
+                what, cli->asc ? "oldest" : "newest", (long long)printed);
     }
 done:
     ch_free(cursor);

@@ -225,12 +225,13 @@ static const struct command commands[] = {
      "delete), section/key, and 'old -> new' as compact JSON (a delete shows 'old -> (deleted)').\n"
      "On a terminal the last column is cut to the window's width; piped, nothing is cut.\n"
      "--limit N prints at most N events (default 100; 0: all of them), fetching as many pages\n"
-     "as it takes; when more are left, a note on stderr says so. --since and --until take an\n"
-     "RFC 3339 time (2026-11-23T08:00:00Z), a date (2026-11-23, midnight UTC) or a duration\n"
-     "before now (90s, 30m, 12h, 2d). --actor A and --op set|delete filter; --prefix P keeps\n"
-     "sections whose name starts with P (not with SECTION); --from-rev/--to-rev bound the\n"
-     "revisions (inclusive). -o json prints one JSON object per line, one line per event, as\n"
-     "the server gives them. Exit 5 when --from-rev is older than the history kept.\n"
+     "as it takes; when the default cut the list short, a note on stderr says so. --since\n"
+     "and --until take an RFC 3339 time (2026-11-23T08:00:00Z), a date (2026-11-23, midnight\n"
+     "UTC) or a duration before now (90s, 30m, 12h, 2d). --actor A and --op set|delete\n"
+     "filter; --prefix P keeps sections whose name starts with P (not with SECTION);\n"
+     "--from-rev/--to-rev bound the revisions (inclusive). -o json prints one JSON object per\n"
+     "line, one line per event, as the server gives them. Exit 5 when --from-rev is older\n"
+     "than the history kept.\n"
      "\n"
      "Examples:\n"
      "  confhub history\n"
@@ -754,6 +755,7 @@ static int run_command(const struct command *cmd, const struct parsed *p)
     cli.namespaces = p->namespaces;
     cli.revision = p->revision;
     cli.limit = p->limit ? strtoll(p->limit, NULL, 10) : CH_CLI_HISTORY_DEFAULT_LIMIT;
+    cli.limit_given = p->limit != NULL;
     cli.since = p->since;
     cli.until = p->until;
     cli.actor = p->actor;
