@@ -375,9 +375,9 @@ static void print_top_help(FILE *f)
 
     fputs("usage: confhub <command> [options] [arguments]\n\nCommands:\n", f);
     for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
     for (i = 0; i < sizeof(server_commands) / sizeof(server_commands[0]); i++)
-        fprintf(f, "  %-8s %s\n", server_commands[i][0], server_commands[i][1]);
+        fprintf(f, "  %-9s %s\n", server_commands[i][0], server_commands[i][1]);
     fprintf(f, "\n%s\n%s\nSee 'confhub help COMMAND' for details and examples.\n", options_help,
             exit_help);
 }
@@ -722,7 +722,7 @@ static int run_help(const struct parsed *p)
     }
     for (i = 0; i < sizeof(server_commands) / sizeof(server_commands[0]); i++) {
         if (strcmp(topic, server_commands[i][0]) == 0) {
-            printf("  %-8s %s\n", server_commands[i][0], server_commands[i][1]);
+            printf("  %-9s %s\n", server_commands[i][0], server_commands[i][1]);
             return EXIT_OK;
         }
     }

@@ -45,8 +45,8 @@ def main():
         try:
             # Help, version and usage errors (no server needed, exit 0 or 1).
             r = run('--help')
-            check(r.rc == 0 and 'serve    run the server' in r.out and
-                  'migrate  show or apply database migrations' in r.out and
+            check(r.rc == 0 and 'serve     run the server' in r.out and
+                  'migrate   show or apply database migrations' in r.out and
                   'Exit codes' in r.out, '--help lists commands, serve, migrate, exit codes', r)
             r = run('help', 'put')
             check(r.rc == 0 and 'usage: confhub put SECTION KEY VALUE' in r.out, 'help put', r)
