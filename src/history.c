@@ -23,13 +23,13 @@ static void add_int(struct ch_buf *b, int64_t v)
     ch_buf_add(b, num, (size_t)n);
 }
 
-/* ,"name": followed by the raw JSON text, or null. */
+/* ,"name": followed by the raw JSON text. */
 static void add_raw_member(struct ch_buf *b, const char *name, const char *json)
 {
     ch_buf_addc(b, ',');
     ch_buf_add_json_name(b, name, strlen(name));
     ch_buf_addc(b, ':');
-    ch_buf_adds(b, json ? json : "null");
+    ch_buf_adds(b, json);
 }
 
 static void add_name_member(struct ch_buf *b, const char *name, const char *value, bool first)
@@ -77,8 +77,11 @@ static enum confhub_status page_event(void *userdata, const struct ch_history_ev
     add_name_member(b, "ns", ev->ns, false);
     add_name_member(b, "section", ev->section, false);
     add_name_member(b, "key", ev->key, false);
-    add_raw_member(b, "old_value", ev->old_value);
-    add_raw_member(b, "new_value", ev->new_value);
+    /* Absent, not null: a key created had no value, which is not the same as a JSON null. */
+    if (ev->old_value)
+        add_raw_member(b, "old_value", ev->old_value);
+    if (ev->new_value)
+        add_raw_member(b, "new_value", ev->new_value);
     ch_buf_addc(b, '}');
     p->last_rev = ev->revision;
     p->last_seq = ev->seq;

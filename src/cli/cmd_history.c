@@ -217,10 +217,15 @@ static void fill_row(struct row *r, const json_t *event)
     r->target_width = text_width(r->section) + 1 + text_width(r->key);
 }
 
-/* "old -> new" as compact JSON; a delete shows "old -> (deleted)". */
+/* "old -> new" as compact JSON; a key created shows "(none) -> new", a delete
+ * "old -> (deleted)". */
 static void write_change(FILE *f, const json_t *event)
 {
-    ch_cli_output_json(f, json_object_get(event, "old_value"), 0);
+    const json_t *old = json_object_get(event, "old_value");
+    if (old)
+        ch_cli_output_json(f, old, 0);
+    else
+        fputs("(none)", f);
     fputs(" -> ", f);
     if (strcmp(member_text(event, "op"), "delete") == 0)
         fputs("(deleted)", f);

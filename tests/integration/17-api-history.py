@@ -71,8 +71,10 @@ def test_queries(srv):
     ts = e3["timestamp"]
     tap.ok(len(ts) == 24 and ts[10] == "T" and ts.endswith("Z") and ts[19] == ".",
            "timestamps are RFC 3339 UTC with milliseconds", ts)
-    tap.eq((evs[2]["op"], evs[2]["old_value"], evs[2]["new_value"]), ("delete", "a.internal", None),
-           "a delete has the old value and a null new value")
+    tap.eq((evs[2]["op"], evs[2]["old_value"], "new_value" in evs[2]), ("delete", "a.internal", False),
+           "a delete has the old value and no new value")
+    tap.ok("old_value" not in evs[5] and evs[5]["new_value"] == 8080,
+           "a created key has no old value (absent, not null)", evs[5])
     tap.eq(evs[0]["new_value"], [1, {"a": None}], "values come back as JSON, not as strings")
     tap.eq(evs[4]["actor"], "bob", "X-Confhub-Actor names the actor")
     tap.eq(evs[1]["actor"], "anonymous", "without the header the actor is anonymous")
@@ -112,6 +114,14 @@ def test_queries(srv):
                     ("?ns=a%2Fb", "a bad name"), ("?from_revision=-1", "a negative revision")]:
         st, _, b = srv.json("GET", "/v1/history" + q)
         tap.ok(st == 400 and code(b) == "invalid_argument", what + " is 400", (st, b))
+
+    st, _, b = srv.json("PUT", "/v1/ns/default/app/nothing", "null")
+    ev = events(srv, "?limit=1")["events"][0]
+    tap.ok(ev["new_value"] is None and "old_value" not in ev, "a stored null is a null new_value", ev)
+    srv.json("PUT", "/v1/ns/default/app/nothing", "1")
+    ev = events(srv, "?limit=1")["events"][0]
+    tap.ok("old_value" in ev and ev["old_value"] is None, "and a null old_value when it changes", ev)
+    srv.json("DELETE", "/v1/ns/default/app/nothing")
 
 
 def test_paging(srv):

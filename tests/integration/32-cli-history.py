@@ -169,7 +169,7 @@ def main():
               'a set row: actor, op, section/key, old -> new', by_rev.get(r2))
         check(by_rev[r5][2:] == ['bob', 'delete', 'app/name', '"web" -> (deleted)'],
               'a delete row shows "(deleted)"', by_rev.get(r5))
-        check(by_rev[r7][2:] == ['anonymous', 'set', 'feature_y/on', 'null -> false'],
+        check(by_rev[r7][2:] == ['anonymous', 'set', 'feature_y/on', '(none) -> false'],
               'a write without an actor is anonymous', by_rev.get(r7))
         check(re.match(r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$', by_rev[r1][1]) is not None,
               'the time column is YYYY-MM-DD HH:MM:SS (UTC)', by_rev.get(r1))
@@ -218,7 +218,8 @@ def main():
         # -o json: one event per line.
         r = run('history', '-o', 'json')
         events = [json.loads(line) for line in r.out.splitlines()]
-        check(r.rc == 0 and len(events) == 7 and all(set(e) == EVENT_KEYS for e in events) and
+        check(r.rc == 0 and len(events) == 7 and
+              all(set(e) | {'old_value', 'new_value'} == EVENT_KEYS for e in events) and
               [e['revision'] for e in events] == [r7, r6, r5, r4, r3, r2, r1],
               '-o json: one event object per line, every field', r)
         check(events[2]['op'] == 'delete' and events[2]['old_value'] == 'web' and
@@ -259,7 +260,7 @@ def main():
               shown[1].endswith('...') and long_value not in out,
               'on an 80-column terminal every line fits and the value ends in ...', out)
         r = run('history', 'long')
-        check(r.rc == 0 and r.out.splitlines()[1].endswith('null -> "%s"' % long_value),
+        check(r.rc == 0 and r.out.splitlines()[1].endswith('(none) -> "%s"' % long_value),
               'piped, the value is not cut', r)
 
         # ---- get / ls / export at a past revision ---------------------------------------
