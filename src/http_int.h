@@ -34,6 +34,7 @@ struct http_loop {
     h2o_multithread_receiver_t write_done; /* finished writes from the writer thread */
     h2o_multithread_receiver_t control;    /* stop-listening and exit requests */
     pthread_t thread;
+    struct watch_loop *watch; /* the change feed on this loop (http_watch.c) */
 };
 
 struct ch_http_server {
@@ -110,5 +111,23 @@ route_fn ch_api_get_section, ch_api_put_section, ch_api_delete_section;
 route_fn ch_api_get_key, ch_api_put_key, ch_api_delete_key;
 route_fn ch_api_txn, ch_api_patch_ns, ch_api_patch_section, ch_api_export, ch_api_import;
 route_fn ch_api_import_stream;
+
+/* The change feed's transports (http_watch.c). */
+route_fn ch_api_watch, ch_api_ws_echo;
+
+/* Sets up the loop's watchers and joins the watch hub; on the loop's thread, before it
+ * serves. Returns false when out of memory. */
+bool ch_http_watch_loop_init(struct http_loop *loop);
+
+/* The server is stopping: closes the loop's WebSockets (1001), ends its SSE streams and
+ * answers its long-polls. */
+void ch_http_watch_loop_stop(struct http_loop *loop);
+
+/* Frees the loop's watch state, after its last turns (the writer has stopped). */
+void ch_http_watch_loop_free(struct http_loop *loop);
+
+/* Sends a complete JSON answer for a request whose handler left it pending. */
+void ch_http_send_json(struct http_loop *loop, h2o_req_t *req, int status, const char *body,
+                       size_t len, int64_t start_us);
 
 #endif

@@ -56,6 +56,8 @@ static const struct route routes[] = {
     {"GET",    "/v1/ns/{ns}/{section}/{key}",      ch_api_get_key,         RT_READ,           false},
     {"PUT",    "/v1/ns/{ns}/{section}/{key}",      ch_api_put_key,         RT_WRITE,          true},
     {"DELETE", "/v1/ns/{ns}/{section}/{key}",      ch_api_delete_key,      RT_WRITE,          false},
+    {"GET",    "/v1/watch",                        ch_api_watch,           0,                 false},
+    {"GET",    "/v1/debug/ws-echo",                ch_api_ws_echo,         0,                 false},
 };
 
 /* clang-format on */
@@ -258,6 +260,8 @@ void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct rou
     }
     if (inner && err && code == CONFHUB_ECONFLICT && err->mod_rev >= 0)
         json_object_set_new(inner, "mod_revision", json_integer(err->mod_rev));
+    if (inner && err && code == CONFHUB_ECOMPACTED && err->mod_rev >= 0)
+        json_object_set_new(inner, "oldest_revision", json_integer(err->mod_rev));
     body = inner ? json_pack("{s:o}", "error", inner) : NULL;
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (text) {
@@ -492,6 +496,12 @@ void ch_http_finish_write(struct http_loop *loop, struct ch_write *w, h2o_req_t 
     free(text);
     send_answer(loop, req, w->created ? 201 : 200, "application/json", copy, len,
                 has_etag ? w->mod_rev : -1, start_us);
+}
+
+void ch_http_send_json(struct http_loop *loop, h2o_req_t *req, int status, const char *body,
+                       size_t len, int64_t start_us)
+{
+    send_answer(loop, req, status, "application/json", body, len, -1, start_us);
 }
 
 void ch_http_print_routes(FILE *out)

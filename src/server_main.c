@@ -32,6 +32,7 @@
 #include "service.h"
 #include "store.h"
 #include "txn.h"
+#include "watch.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8080"
 #define DEFAULT_DATA   "./data"
@@ -47,33 +48,37 @@ struct serve_opts {
     const char *access_log;
     unsigned threads;
     bool print_routes;
+    bool ws_echo;
     struct ch_limits limits;
 };
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out, "usage: confhub serve [options]\n"
-                 "\n"
-                 "Runs the confhub server: REST API /v1 on an embedded SQLite store.\n"
-                 "\n"
-                 "options:\n"
-                 "  --listen ADDR:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
-                 "  --data DIR             data directory; the store is DIR/confhub.db "
-                 "(default " DEFAULT_DATA ")\n"
-                 "  --store sqlite:PATH    the store, instead of --data\n"
-                 "  --threads N            event-loop threads (default: one per core)\n"
-                 "  --seed [NS=]FILE       a JSON, YAML or TOML document (by extension) loaded\n"
-                 "                         into namespace NS (default 'default'); repeatable;\n"
-                 "                         all seeds go in one revision, and only when the\n"
-                 "                         store is empty at start\n"
-                 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
-                 "  --log-format FORMAT    text or json (default text)\n"
-                 "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
-                 "  --no-access-log        turn the access log off\n"
-                 "  --routes               print the route table and exit\n"
-                 "  -h, --help             this help\n"
-                 "\n"
-                 "limits (GET /v1/limits lists them with their values):\n");
+    fprintf(out,
+            "usage: confhub serve [options]\n"
+            "\n"
+            "Runs the confhub server: REST API /v1 on an embedded SQLite store.\n"
+            "\n"
+            "options:\n"
+            "  --listen ADDR:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
+            "  --data DIR             data directory; the store is DIR/confhub.db "
+            "(default " DEFAULT_DATA ")\n"
+            "  --store sqlite:PATH    the store, instead of --data\n"
+            "  --threads N            event-loop threads (default: one per core)\n"
+            "  --seed [NS=]FILE       a JSON, YAML or TOML document (by extension) loaded\n"
+            "                         into namespace NS (default 'default'); repeatable;\n"
+            "                         all seeds go in one revision, and only when the\n"
+            "                         store is empty at start\n"
+            "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+            "  --log-format FORMAT    text or json (default text)\n"
+            "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
+            "  --no-access-log        turn the access log off\n"
+            "  --routes               print the route table and exit\n"
+            "  --enable-ws-echo       serve the WebSocket echo endpoint GET /v1/debug/ws-echo\n"
+            "                         (for the RFC 6455 conformance suite; off by default)\n"
+            "  -h, --help             this help\n"
+            "\n"
+            "limits (GET /v1/limits lists them with their values):\n");
     ch_limits_print_help(out);
     fprintf(out, "\nSIGTERM or SIGINT stops the server cleanly: in-flight writes finish, the\n"
                  "store is closed, and the exit code is 0.\n");
@@ -178,6 +183,7 @@ enum {
     OPT_ACCESS_LOG,
     OPT_NO_ACCESS_LOG,
     OPT_ROUTES,
+    OPT_WS_ECHO,
     OPT_HELP,
     OPT_LIMIT
 };
@@ -198,6 +204,7 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
         {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
         {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
         {"routes", no_argument, NULL, OPT_ROUTES},
+        {"enable-ws-echo", no_argument, NULL, OPT_WS_ECHO},
         {"help", no_argument, NULL, OPT_HELP},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -268,6 +275,9 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
         case OPT_ROUTES:
             o->print_routes = true;
             break;
+        case OPT_WS_ECHO:
+            o->ws_echo = true;
+            break;
         case 'h':
         case OPT_HELP:
             serve_usage(stdout);
@@ -318,6 +328,7 @@ int ch_server_serve_main(int argc, char **argv)
     struct ch_model *model = NULL;
     struct ch_service *svc = NULL;
     struct ch_http_server *http = NULL;
+    struct ch_watch_hub *hub = NULL;
     struct ch_err err;
     char uri[4096];
     sigset_t sigs;
@@ -347,7 +358,10 @@ int ch_server_serve_main(int argc, char **argv)
         ch_store_open(uri, &sopts, &store, &err) != CONFHUB_OK ||
         ch_model_new(o.threads, &model, &err) != CONFHUB_OK ||
         ch_service_new(store, model, &o.limits, &svc, &err) != CONFHUB_OK ||
-        ch_service_start(svc, &err) != CONFHUB_OK)
+        ch_watch_hub_new(&hub, &err) != CONFHUB_OK)
+        goto done;
+    ch_service_on_commit(svc, ch_watch_hub_publish, hub);
+    if (ch_service_start(svc, &err) != CONFHUB_OK)
         goto done;
     if (o.n_seeds && ch_service_loaded_revision(svc) == 0) {
         if (apply_seeds(svc, o.seeds, o.n_seeds, &o.limits, &err) != CONFHUB_OK)
@@ -359,7 +373,9 @@ int ch_server_serve_main(int argc, char **argv)
     struct ch_http_config hc = {.listen = o.listen,
                                 .threads = o.threads,
                                 .access_log = o.access_log,
-                                .store_name = store->ops->name};
+                                .store_name = store->ops->name,
+                                .watch_hub = hub,
+                                .ws_echo = o.ws_echo};
     if (ch_http_server_new(&hc, svc, model, &o.limits, &http, &err) != CONFHUB_OK ||
         ch_http_server_start(http, &err) != CONFHUB_OK)
         goto done;
@@ -378,6 +394,7 @@ done:
     ch_service_stop(svc);
     ch_http_server_free(http);
     ch_service_free(svc);
+    ch_watch_hub_free(hub);
     ch_store_close(store);
     ch_model_free(model);
     if (exit_code == 0)
