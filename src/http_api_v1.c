@@ -50,6 +50,14 @@ static bool query_flag(const struct ch_req *req, const char *name)
     return len == 0 || (len == 4 && memcmp(v, "true", 4) == 0) || (len == 1 && v[0] == '1');
 }
 
+/* ?revision=R: the read is answered from history (http_history.c). */
+static bool wants_past(const struct ch_req *req)
+{
+    const char *v;
+    size_t len;
+    return ch_http_query_get(req, "revision", &v, &len);
+}
+
 /* ---------------------------------------------------------------- service routes */
 
 enum confhub_status ch_api_healthz(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
@@ -82,8 +90,11 @@ enum confhub_status ch_api_namespaces(struct ch_req *req, struct ch_resp *resp, 
 {
     const struct ch_ns **all = NULL;
     size_t n = 0;
-    json_t *list = json_array();
+    json_t *list;
 
+    if (wants_past(req))
+        return ch_http_read_at(req, "namespaces", resp, err);
+    list = json_array();
     if (!list || ch_state_sorted_ns(req->state, &all, &n) != CONFHUB_OK) {
         json_decref(list);
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot list namespaces: out of memory");
@@ -152,6 +163,8 @@ static bool is_default_ns(const struct ch_req *req)
 enum confhub_status ch_api_get_ns(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     const struct ch_ns *ns;
+    if (wants_past(req))
+        return ch_http_read_at(req, "ns", resp, err);
     if (is_default_ns(req) && !ch_state_find_ns(req->state, "default", 7)) {
         resp->body = "{}";
         resp->body_len = 2;
@@ -166,7 +179,10 @@ enum confhub_status ch_api_get_ns(struct ch_req *req, struct ch_resp *resp, stru
 
 enum confhub_status ch_api_get_section(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
-    const struct ch_section *sec = find_section(req, err);
+    const struct ch_section *sec;
+    if (wants_past(req))
+        return ch_http_read_at(req, "section", resp, err);
+    sec = find_section(req, err);
     if (!sec)
         return CONFHUB_ENOTFOUND;
     return answer_blob(resp, ch_section_json(sec), ch_section_mod_rev(sec), err);
@@ -174,10 +190,13 @@ enum confhub_status ch_api_get_section(struct ch_req *req, struct ch_resp *resp,
 
 enum confhub_status ch_api_get_key(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
-    const struct ch_section *sec = find_section(req, err);
+    const struct ch_section *sec;
     const struct ch_entry *e;
     struct ch_entry_info info;
 
+    if (wants_past(req))
+        return ch_http_read_at(req, "key", resp, err);
+    sec = find_section(req, err);
     if (!sec)
         return CONFHUB_ENOTFOUND;
     e = ch_section_find_entry(sec, req->params[2], req->param_len[2]);
@@ -413,6 +432,12 @@ enum confhub_status ch_api_import(struct ch_req *req, struct ch_resp *resp, stru
     return ch_http_submit_write(req, w, resp, err); /* takes w */
 }
 
+enum confhub_status ch_http_export_format(struct ch_req *req, enum ch_format *out,
+                                          struct ch_err *err)
+{
+    return request_format(req, H2O_TOKEN_ACCEPT, out, err);
+}
+
 enum confhub_status ch_api_export(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     struct ch_format_opts opts = {.pretty = query_flag(req, "pretty")};
@@ -424,6 +449,8 @@ enum confhub_status ch_api_export(struct ch_req *req, struct ch_resp *resp, stru
     size_t len = 0;
     enum confhub_status rc;
 
+    if (wants_past(req))
+        return ch_http_read_at(req, "export", resp, err);
     rc = request_format(req, H2O_TOKEN_ACCEPT, &fmt, err);
     if (rc != CONFHUB_OK)
         return rc;

@@ -17,6 +17,7 @@
 
 #include <h2o.h>
 
+#include "formats/format.h"
 #include "http_server.h"
 #include "service.h"
 
@@ -31,8 +32,8 @@ struct http_loop {
     int listen_fd;          /* bound socket until the loop thread wraps it; then -1 */
     h2o_socket_t *listener; /* NULL once stopped */
     h2o_multithread_queue_t *queue;
-    h2o_multithread_receiver_t write_done; /* finished writes from the writer thread */
-    h2o_multithread_receiver_t control;    /* stop-listening and exit requests */
+    h2o_multithread_receiver_t deferred_done; /* finished writes and history reads */
+    h2o_multithread_receiver_t control;       /* stop-listening and exit requests */
     pthread_t thread;
     struct watch_loop *watch; /* the change feed on this loop (http_watch.c) */
 };
@@ -45,8 +46,8 @@ struct ch_http_server {
     h2o_globalconf_t globalconf;
     struct http_loop *loops; /* cfg.threads of them */
     int64_t started_ms;
-    atomic_long connections;    /* open client connections, all loops */
-    atomic_long pending_writes; /* submitted writes not yet answered */
+    atomic_long connections; /* open client connections, all loops */
+    atomic_long pending;     /* deferred answers (writes, history reads) not yet sent */
     atomic_bool exiting;
     h2o_barrier_t ready; /* the loops and the starter meet here once every loop is set up */
     bool started;        /* the loop threads run (main thread only) */
@@ -86,6 +87,43 @@ typedef enum confhub_status route_fn(struct ch_req *req, struct ch_resp *resp, s
 /* The dispatcher (http_routes.c); the handlers are in http_api_v1.c. */
 int ch_http_dispatch(struct http_loop *loop, h2o_req_t *req);
 
+/* A request answered later, after work on another thread (a write, a history read). */
+struct ch_http_deferred;
+typedef void ch_http_finish_fn(struct ch_http_deferred *d);
+struct req_guard;
+
+struct ch_http_deferred {
+    h2o_multithread_message_t msg; /* link in the loop's receiver queue */
+    struct http_loop *loop;
+    h2o_req_t *req; /* NULL once the client went away: answer nothing then */
+    struct req_guard *guard;
+    int64_t start_us;
+    ch_http_finish_fn *finish; /* on the owning loop: answer (when req) and free d */
+};
+
+/* Ties d to req: fills d's loop, req and timing, and arranges for d->req to become NULL
+ * when the request is disposed first. */
+void ch_http_defer(struct ch_req *req, struct ch_http_deferred *d, ch_http_finish_fn *finish);
+
+/* Unties d from its request before it was ever posted (the hand-off failed). */
+void ch_http_deferred_cancel(struct ch_http_deferred *d);
+
+/* From any thread: queues d for its loop, which then calls d->finish(d). */
+void ch_http_deferred_post(struct ch_http_deferred *d);
+
+/* Writes the client's "ADDR:PORT" into out ("" when unknown); returns its length. */
+size_t ch_http_remote_address(h2o_req_t *req, char *out, size_t out_len);
+
+/* The acting user of req for history: X-Confhub-Actor, else "anonymous". CONFHUB_EINVAL
+ * for a header that is not a valid name or is longer than out_len - 1. */
+enum confhub_status ch_http_actor(struct ch_req *req, char *out, size_t out_len,
+                                  struct ch_err *err);
+
+/* Sends status with body (copied by h2o) and the common headers; X-Confhub-Revision is rev,
+ * or the current revision when rev < 0. etag >= 0 is sent as ETag. */
+void ch_http_send_at(struct http_loop *loop, h2o_req_t *req, int status, const char *content_type,
+                     const char *body, size_t len, int64_t etag, int64_t rev, int64_t start_us);
+
 /* Sends a finished write's answer (on the owning loop). */
 void ch_http_finish_write(struct http_loop *loop, struct ch_write *w, h2o_req_t *req,
                           int64_t start_us);
@@ -104,6 +142,10 @@ bool ch_http_query_get(const struct ch_req *req, const char *name, const char **
 void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct route *route,
                         enum confhub_status code, const struct ch_err *err, int64_t start_us);
 
+/* ch_http_send_error with X-Confhub-Revision: rev (the current revision when rev < 0). */
+void ch_http_send_error_at(struct http_loop *loop, h2o_req_t *req, enum confhub_status code,
+                           const struct ch_err *err, int64_t rev, int64_t start_us);
+
 /* Handlers (http_api_v1.c). */
 route_fn ch_api_healthz, ch_api_status, ch_api_limits, ch_api_namespaces;
 route_fn ch_api_get_ns, ch_api_put_ns, ch_api_delete_ns;
@@ -111,6 +153,16 @@ route_fn ch_api_get_section, ch_api_put_section, ch_api_delete_section;
 route_fn ch_api_get_key, ch_api_put_key, ch_api_delete_key;
 route_fn ch_api_txn, ch_api_patch_ns, ch_api_patch_section, ch_api_export, ch_api_import;
 route_fn ch_api_import_stream;
+route_fn ch_api_history, ch_api_diff, ch_api_rollback; /* http_history.c */
+
+/* The format an export asks for: ?format=, else the Accept header, else JSON. */
+enum confhub_status ch_http_export_format(struct ch_req *req, enum ch_format *out,
+                                          struct ch_err *err);
+
+/* Answers a read route at ?revision=R from history (http_history.c): what is "ns",
+ * "section", "key", "namespaces" or "export". */
+enum confhub_status ch_http_read_at(struct ch_req *req, const char *what, struct ch_resp *resp,
+                                    struct ch_err *err);
 
 /* The change feed's transports (http_watch.c). */
 route_fn ch_api_watch, ch_api_ws_echo;
@@ -125,9 +177,5 @@ void ch_http_watch_loop_stop(struct http_loop *loop);
 
 /* Frees the loop's watch state, after its last turns (the writer has stopped). */
 void ch_http_watch_loop_free(struct http_loop *loop);
-
-/* Sends a complete JSON answer for a request whose handler left it pending. */
-void ch_http_send_json(struct http_loop *loop, h2o_req_t *req, int status, const char *body,
-                       size_t len, int64_t start_us);
 
 #endif

@@ -43,6 +43,9 @@ static const struct route routes[] = {
     {"GET",    "/v1/namespaces",                   ch_api_namespaces,      RT_READ,           false},
     {"PUT",    "/v1/import",                       ch_api_import_stream,   RT_WRITE | RT_ANY_BODY, true},
     {"POST",   "/v1/txn",                          ch_api_txn,             RT_WRITE,          true},
+    {"GET",    "/v1/history",                      ch_api_history,         0,                 false},
+    {"GET",    "/v1/diff",                         ch_api_diff,            0,                 false},
+    {"POST",   "/v1/rollback",                     ch_api_rollback,        RT_WRITE,          true},
     {"GET",    "/v1/ns/{ns}",                      ch_api_get_ns,          RT_READ,           false},
     {"PUT",    "/v1/ns/{ns}",                      ch_api_put_ns,          RT_WRITE,          true},
     {"PATCH",  "/v1/ns/{ns}",                      ch_api_patch_ns,        RT_WRITE,          true},
@@ -205,12 +208,11 @@ static void access_log(struct http_loop *loop, h2o_req_t *req, int status, size_
     fflush(out);
 }
 
-/* Sends status with body (copied) and the common headers. */
-static void send_answer(struct http_loop *loop, h2o_req_t *req, int status,
-                        const char *content_type, const char *body, size_t len, int64_t etag,
-                        int64_t start_us)
+void ch_http_send_at(struct http_loop *loop, h2o_req_t *req, int status, const char *content_type,
+                     const char *body, size_t len, int64_t etag, int64_t rev, int64_t start_us)
 {
-    int64_t rev = ch_http_current_revision(loop->server);
+    if (rev < 0)
+        rev = ch_http_current_revision(loop->server);
     req->res.status = status;
     req->res.reason = reason_of(status);
     add_header(req, H2O_TOKEN_CONTENT_TYPE, content_type, strlen(content_type));
@@ -225,6 +227,14 @@ static void send_answer(struct http_loop *loop, h2o_req_t *req, int status,
     access_log(loop, req, status, len, start_us, rev);
     req->res.content_length = len; /* not chunked: every answer is complete here */
     h2o_send_inline(req, body, len);
+}
+
+/* Sends status with body and the common headers; X-Confhub-Revision is the current one. */
+static void send_answer(struct http_loop *loop, h2o_req_t *req, int status,
+                        const char *content_type, const char *body, size_t len, int64_t etag,
+                        int64_t start_us)
+{
+    ch_http_send_at(loop, req, status, content_type, body, len, etag, -1, start_us);
 }
 
 static void send_allow(h2o_req_t *req, const char *path, size_t path_len, int best)
@@ -247,10 +257,16 @@ static void send_allow(h2o_req_t *req, const char *path, size_t path_len, int be
 void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct route *route,
                         enum confhub_status code, const struct ch_err *err, int64_t start_us)
 {
+    (void)route;
+    ch_http_send_error_at(loop, req, code, err, -1, start_us);
+}
+
+void ch_http_send_error_at(struct http_loop *loop, h2o_req_t *req, enum confhub_status code,
+                           const struct ch_err *err, int64_t rev, int64_t start_us)
+{
     int status = http_status_of[code];
     json_t *body, *inner;
     char *text;
-    (void)route;
 
     inner = json_pack("{s:s,s:s}", "code", ch_err_code_name(code), "message",
                       err && err->msg[0] ? err->msg : confhub_strerror(code));
@@ -260,8 +276,8 @@ void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct rou
     }
     if (inner && err && code == CONFHUB_ECONFLICT && err->mod_rev >= 0)
         json_object_set_new(inner, "mod_revision", json_integer(err->mod_rev));
-    if (inner && err && code == CONFHUB_ECOMPACTED && err->mod_rev >= 0)
-        json_object_set_new(inner, "oldest_revision", json_integer(err->mod_rev));
+    if (inner && err && code == CONFHUB_ECOMPACTED && err->oldest_rev >= 0)
+        json_object_set_new(inner, "oldest_revision", json_integer(err->oldest_rev));
     body = inner ? json_pack("{s:o}", "error", inner) : NULL;
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     if (text) {
@@ -269,7 +285,7 @@ void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct rou
         char *copy = h2o_mem_alloc_pool(&req->pool, len + 1);
         memcpy(copy, text, len + 1);
         free(text);
-        send_answer(loop, req, status, "application/json", copy, len, -1, start_us);
+        ch_http_send_at(loop, req, status, "application/json", copy, len, -1, rev, start_us);
     } else {
         static const char oom[] =
             "{\"error\":{\"code\":\"out_of_memory\",\"message\":\"out of memory\"}}";
@@ -334,6 +350,30 @@ bool ch_http_query_get(const struct ch_req *req, const char *name, const char **
         p = pair_end + 1;
     }
     return false;
+}
+
+enum confhub_status ch_http_actor(struct ch_req *req, char *out, size_t out_len, struct ch_err *err)
+{
+    ssize_t i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("x-confhub-actor"), -1);
+    h2o_iovec_t v;
+
+    if (i < 0) {
+        snprintf(out, out_len, "anonymous");
+        return CONFHUB_OK;
+    }
+    v = req->h2o->headers.entries[i].value;
+    if (v.len == 0 || v.len >= out_len)
+        return ch_err_set(err, CONFHUB_EINVAL, "X-Confhub-Actor must be 1 to %zu bytes, not %zu",
+                          out_len - 1, v.len);
+    for (size_t k = 0; k < v.len; k++)
+        if ((unsigned char)v.base[k] < 0x20 || v.base[k] == 0x7f)
+            return ch_err_set(err, CONFHUB_EINVAL,
+                              "X-Confhub-Actor holds a control character at byte %zu", k + 1);
+    if (!ch_names_utf8_valid(v.base, v.len))
+        return ch_err_set(err, CONFHUB_EINVAL, "X-Confhub-Actor is not valid UTF-8");
+    memcpy(out, v.base, v.len);
+    out[v.len] = '\0';
+    return CONFHUB_OK;
 }
 
 /* ---------------------------------------------------------------- dispatch */
@@ -496,12 +536,6 @@ void ch_http_finish_write(struct http_loop *loop, struct ch_write *w, h2o_req_t 
     free(text);
     send_answer(loop, req, w->created ? 201 : 200, "application/json", copy, len,
                 has_etag ? w->mod_rev : -1, start_us);
-}
-
-void ch_http_send_json(struct http_loop *loop, h2o_req_t *req, int status, const char *body,
-                       size_t len, int64_t start_us)
-{
-    send_answer(loop, req, status, "application/json", body, len, -1, start_us);
 }
 
 void ch_http_print_routes(FILE *out)

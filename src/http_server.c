@@ -3,12 +3,12 @@
  * http_server.c: h2o set-up, one event loop per thread, listeners, the connection limit, the
  * hand-back of finished writes, and an orderly stop (see http_server.h).
  *
- * A write's trip: a loop thread submits a struct write_job's write to the service and keeps
- * the h2o request waiting. The writer thread commits it and calls write_done_cb(), which posts
- * the job to the owning loop's receiver. On that loop, on_write_done() answers the request,
- * unless the client went away meanwhile: a small guard object in the request's memory pool is
- * disposed with the request and clears job->req, so a finished write never touches a freed
- * request.
+ * A deferred answer's trip (a write, a history read): a loop thread hands the work to another
+ * thread (the writer, a history reader) and keeps the h2o request waiting. That thread posts
+ * the finished struct ch_http_deferred to the owning loop's receiver; on that loop,
+ * on_deferred_done() calls its finish(), which answers the request unless the client went
+ * away meanwhile: a small guard object in the request's memory pool is disposed with the
+ * request and clears d->req, so finished work never touches a freed request.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -29,17 +29,13 @@
 #include "http_int.h"
 
 struct write_job {
-    h2o_multithread_message_t msg; /* link in the loop's receiver queue */
-    struct ch_write *w;            /* owned */
-    struct http_loop *loop;
-    h2o_req_t *req; /* NULL once the request was disposed */
-    struct req_guard *guard;
-    int64_t start_us;
+    struct ch_http_deferred deferred; /* must be first */
+    struct ch_write *w;               /* owned */
 };
 
 /* Lives in the request's pool; its dispose callback runs when the request is freed. */
 struct req_guard {
-    struct write_job *job; /* NULL once the job was answered */
+    struct ch_http_deferred *deferred; /* NULL once it was answered */
 };
 
 struct control_msg {
@@ -134,69 +130,111 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 static void on_req_disposed(void *p)
 {
     struct req_guard *guard = p;
-    if (guard->job)
-        guard->job->req = NULL;
+    if (guard->deferred)
+        guard->deferred->req = NULL;
 }
+
+void ch_http_defer(struct ch_req *req, struct ch_http_deferred *d, ch_http_finish_fn *finish)
+{
+    /* Allocated in the request's pool: disposed (on_req_disposed) when the request is. */
+    struct req_guard *guard =
+        h2o_mem_alloc_shared(&req->h2o->pool, sizeof(*guard), on_req_disposed);
+    guard->deferred = d;
+    d->loop = req->loop;
+    d->req = req->h2o;
+    d->guard = guard;
+    d->start_us = req->start_us;
+    d->finish = finish;
+    atomic_fetch_add(&req->loop->server->pending, 1);
+}
+
+void ch_http_deferred_cancel(struct ch_http_deferred *d)
+{
+    if (d->req)
+        d->guard->deferred = NULL;
+    d->req = NULL;
+    atomic_fetch_sub(&d->loop->server->pending, 1);
+}
+
+void ch_http_deferred_post(struct ch_http_deferred *d)
+{
+    h2o_multithread_send_message(&d->loop->deferred_done, &d->msg);
+}
+
+static void on_deferred_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        struct ch_http_deferred *d =
+            H2O_STRUCT_FROM_MEMBER(struct ch_http_deferred, msg.link, messages->next);
+        h2o_linklist_unlink(&d->msg.link);
+        struct ch_http_server *server = d->loop->server;
+        if (d->req)
+            d->guard->deferred = NULL; /* answered now: the request may go */
+        d->finish(d);
+        atomic_fetch_sub(&server->pending, 1);
+    }
+}
+
+size_t ch_http_remote_address(h2o_req_t *req, char *out, size_t out_len)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa);
+    char host[NI_MAXHOST];
+    size_t n;
+
+    out[0] = '\0';
+    if (len == 0)
+        return 0;
+    n = h2o_socket_getnumerichost((struct sockaddr *)&sa, len, host);
+    if (n == SIZE_MAX)
+        return 0;
+    int w =
+        snprintf(out, out_len, "%.*s:%d", (int)n, host, h2o_socket_getport((struct sockaddr *)&sa));
+    return w > 0 && (size_t)w < out_len ? (size_t)w : 0;
+}
+
+/* ---------------------------------------------------------------- writes */
 
 static void write_done_cb(struct ch_write *w)
 {
     /* Writer thread: hand the job back to its loop. */
     struct write_job *job = w->userdata;
-    h2o_multithread_send_message(&job->loop->write_done, &job->msg);
+    ch_http_deferred_post(&job->deferred);
 }
 
-static void on_write_done(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+static void finish_write(struct ch_http_deferred *d)
 {
-    struct http_loop *loop = H2O_STRUCT_FROM_MEMBER(struct http_loop, write_done, receiver);
-    while (!h2o_linklist_is_empty(messages)) {
-        struct write_job *job = H2O_STRUCT_FROM_MEMBER(struct write_job, msg.link, messages->next);
-        h2o_linklist_unlink(&job->msg.link);
-        if (job->req) {
-            job->guard->job = NULL;
-            ch_http_finish_write(loop, job->w, job->req, job->start_us);
-        }
-        atomic_fetch_sub(&loop->server->pending_writes, 1);
-        ch_write_free(job->w);
-        ch_free(job);
-    }
+    struct write_job *job = (struct write_job *)d;
+    if (d->req)
+        ch_http_finish_write(d->loop, job->w, d->req, d->start_us);
+    ch_write_free(job->w);
+    ch_free(job);
 }
 
 enum confhub_status ch_http_submit_write(struct ch_req *req, struct ch_write *w,
                                          struct ch_resp *resp, struct ch_err *err)
 {
     struct ch_http_server *server = req->loop->server;
-    struct write_job *job = ch_calloc(1, sizeof(*job));
-    struct req_guard *guard;
-    socklen_t len;
-    struct sockaddr_storage sa;
+    struct write_job *job;
+    enum confhub_status rc = ch_http_actor(req, w->actor, sizeof(w->actor), err);
 
+    if (rc != CONFHUB_OK) {
+        ch_write_free(w);
+        return rc;
+    }
+    job = ch_calloc(1, sizeof(*job));
     if (!job) {
         ch_write_free(w);
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot queue the write: out of memory");
     }
-    /* Allocated in the request's pool: disposed (on_req_disposed) when the request is. */
-    guard = h2o_mem_alloc_shared(&req->h2o->pool, sizeof(*guard), on_req_disposed);
-    guard->job = job;
+    ch_http_defer(req, &job->deferred, finish_write);
     job->w = w;
-    job->loop = req->loop;
-    job->req = req->h2o;
-    job->guard = guard;
-    job->start_us = req->start_us;
-    len = req->h2o->conn->callbacks->get_peername(req->h2o->conn, (struct sockaddr *)&sa);
-    if (len > 0) {
-        char host[NI_MAXHOST];
-        size_t n = h2o_socket_getnumerichost((struct sockaddr *)&sa, len, host);
-        if (n != SIZE_MAX)
-            snprintf(w->remote, sizeof(w->remote), "%.*s:%d", (int)n, host,
-                     h2o_socket_getport((struct sockaddr *)&sa));
-    }
-    snprintf(w->actor, sizeof(w->actor), "anonymous");
+    ch_http_remote_address(req->h2o, w->remote, sizeof(w->remote));
     w->done = write_done_cb;
     w->userdata = job;
-    atomic_fetch_add(&server->pending_writes, 1);
     if (ch_service_submit(server->service, w) != CONFHUB_OK) {
-        atomic_fetch_sub(&server->pending_writes, 1);
-        guard->job = NULL;
+        ch_http_deferred_cancel(&job->deferred);
         ch_write_free(w);
         ch_free(job);
         return ch_err_set(err, CONFHUB_EUNAVAIL, "the server is shutting down");
@@ -250,7 +288,7 @@ static void setup_loop(struct http_loop *loop)
     loop->accept_ctx.ctx = &loop->ctx;
     loop->accept_ctx.hosts = s->globalconf.hosts;
     loop->queue = h2o_multithread_create_queue(loop->loop);
-    h2o_multithread_register_receiver(loop->queue, &loop->write_done, on_write_done);
+    h2o_multithread_register_receiver(loop->queue, &loop->deferred_done, on_deferred_done);
     h2o_multithread_register_receiver(loop->queue, &loop->control, on_control);
     if (!ch_http_watch_loop_init(loop)) {
         ch_log(CH_LOG_ERROR, "http", "cannot set up watchers on loop %u: out of memory",
@@ -396,7 +434,7 @@ void ch_http_server_shutdown(struct ch_http_server *s, unsigned timeout_ms)
     if (!s->started)
         return;
     int64_t deadline = ch_time_mono_us() + (int64_t)timeout_ms * 1000;
-    while (atomic_load(&s->pending_writes) > 0 && ch_time_mono_us() < deadline)
+    while (atomic_load(&s->pending) > 0 && ch_time_mono_us() < deadline)
         usleep(1000);
     usleep(20000); /* let the loops flush the last answers to their sockets */
     atomic_store(&s->exiting, true);

@@ -53,6 +53,7 @@
 struct watch_loop {
     struct http_loop *loop;
     h2o_multithread_receiver_t receiver; /* batches from the writer thread */
+    h2o_multithread_receiver_t history;  /* history pages from the readers */
     int64_t rev;                         /* last revision handed to this loop's watchers */
     struct ch_watch_recent recent;       /* the last batches, for resume */
     h2o_linklist_t watchers;             /* struct watcher that get live batches */
@@ -62,6 +63,7 @@ struct watch_loop {
     h2o_timeout_t linger_timeout;        /* how long a closed WebSocket drains its input */
     h2o_timeout_t progress_timeout;      /* watch-progress-interval */
     h2o_timeout_entry_t progress_entry;
+    h2o_timeout_entry_t poll_tick; /* 100 ms: ends long-polls whose wait= ran out */
     bool stopping;
 };
 
@@ -81,6 +83,30 @@ struct watcher {
     struct ch_watch_filter filter;
     int64_t rev; /* every matching event at or below rev has been queued */
     bool busy;   /* something was queued since the last progress tick */
+    /* Resume from the store's history (when the recent ring does not reach back far enough):
+     * history pages cover (rev, target]; live batches that arrive meanwhile wait in held. */
+    bool catching_up;
+    bool want_page; /* the next page is due once the transport has drained */
+    int64_t target; /* the loop's revision when the watch started */
+    struct ch_watch_batch **held;
+    size_t held_n;
+    struct watch_job *job; /* the history read in flight, or NULL */
+};
+
+/* A history page read on a reader thread for one watcher. */
+struct watch_job {
+    struct ch_read_job read;       /* first: the reader's view */
+    h2o_multithread_message_t msg; /* back to the loop */
+    struct watch_loop *wl;
+    struct watcher *w;             /* NULL once the watcher is gone */
+    struct ch_watch_filter filter; /* a copy: the watcher may go away meanwhile */
+    int64_t from, to;
+    size_t max_events;
+    enum confhub_status status;
+    struct ch_err err;
+    struct ch_watch_batch **batches; /* owned references */
+    size_t n;
+    int64_t upto;
 };
 
 struct ws_conn;
@@ -125,7 +151,8 @@ struct sse_stream {
     h2o_linklist_t stream_link; /* in wl->sse_streams */
     struct ch_watch_frame **q;  /* ring of watch-queue frames */
     size_t q_cap, q_head, q_n;
-    char *buf; /* SSE_BUF_BYTES, the bytes of the send in flight */
+    char *buf;        /* SSE_BUF_BYTES, the bytes of the send in flight */
+    char *last_event; /* an error event sent before the end (ch_malloc'd), or NULL */
     bool sending, ended, overflow, end_now;
 };
 
@@ -135,12 +162,13 @@ struct poll_req {
     h2o_linklist_t stream_link; /* in wl->polls */
     struct ch_buf events;       /* the events so far, comma-separated */
     size_t n_frames;
-    h2o_timeout_t wait_timeout; /* the wait= of this request */
-    h2o_timeout_entry_t wait_entry;
+    uint64_t deadline;                /* h2o_now() when wait= runs out; 0: no wait */
     h2o_timeout_entry_t answer_entry; /* zero timeout: answer once delivery settles */
-    bool timeout_inited;
     int64_t start_us;
     bool answered;
+    bool no_wait;             /* answer as soon as it is caught up, even with no events */
+    enum confhub_status fail; /* answer this error instead of the events */
+    struct ch_err fail_err;
 };
 
 static void deliver(struct watcher *w, struct ch_watch_batch *b);
@@ -148,6 +176,10 @@ static void ws_flush_soon(struct ws_conn *c);
 static void ws_close_conn(struct ws_conn *c, uint16_t code, const char *reason);
 static void sse_pump(struct sse_stream *s);
 static void poll_answer_soon(struct poll_req *p);
+static void watcher_next_page(struct watcher *w);
+static void sse_free_queue(struct sse_stream *s);
+static void ws_send_error(struct ws_conn *c, const char *id, enum confhub_status code,
+                          const struct ch_err *err, int64_t oldest);
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -251,6 +283,164 @@ static void watcher_unlink(struct watcher *w)
         h2o_linklist_unlink(&w->link);
 }
 
+/* ---------------------------------------------------------------- resume from history */
+
+static void watcher_fail(struct watcher *w, enum confhub_status code, const struct ch_err *err,
+                         int64_t oldest);
+static bool watcher_has_room(const struct watcher *w);
+static void deliver_now(struct watcher *w, struct ch_watch_batch *b);
+
+/* Stops every delivery to w and frees what it holds; each kind's free path calls it. */
+static void watcher_release(struct watcher *w)
+{
+    watcher_unlink(w);
+    if (w->job)
+        w->job->w = NULL; /* the job is freed when it comes back */
+    w->job = NULL;
+    ch_watch_batches_free(w->held, w->held_n);
+    w->held = NULL;
+    w->held_n = 0;
+    w->catching_up = false;
+}
+
+static void job_run(struct ch_read_job *read, struct ch_store *store)
+{
+    struct watch_job *j = (struct watch_job *)read;
+    j->status = ch_watch_history_read(store, &j->filter, j->from, j->to, j->max_events, &j->batches,
+                                      &j->n, &j->upto, &j->err);
+}
+
+static void job_done(struct ch_read_job *read)
+{
+    /* Reader thread: back to the loop. */
+    struct watch_job *j = (struct watch_job *)read;
+    h2o_multithread_send_message(&j->wl->history, &j->msg);
+}
+
+static void job_free(struct watch_job *j)
+{
+    if (!j)
+        return;
+    ch_watch_batches_free(j->batches, j->n);
+    ch_watch_filter_clear(&j->filter);
+    ch_free(j);
+}
+
+/* Copies src into *dst (NULL stays NULL); false when out of memory. */
+static bool copy_name(char **dst, const char *src)
+{
+    *dst = src ? ch_strdup(src) : NULL;
+    return !src || *dst;
+}
+
+/* Asks a reader for w's next page of history: (w->rev, w->target]. */
+static void watcher_next_page(struct watcher *w)
+{
+    struct watch_loop *wl = w->wl;
+    struct ch_reader *reader = wl->loop->server->cfg.reader;
+    struct watch_job *j;
+    struct ch_err err;
+
+    w->want_page = false;
+    if (w->job)
+        return;
+    ch_err_clear(&err);
+    j = ch_calloc(1, sizeof(*j));
+    if (!j || !copy_name(&j->filter.ns, w->filter.ns) ||
+        !copy_name(&j->filter.section, w->filter.section) ||
+        !copy_name(&j->filter.key, w->filter.key) ||
+        !copy_name(&j->filter.prefix, w->filter.prefix)) {
+        job_free(j);
+        ch_err_set(&err, CONFHUB_ENOMEM, "cannot read history: out of memory");
+        watcher_fail(w, CONFHUB_ENOMEM, &err, 0);
+        return;
+    }
+    j->read.run = job_run;
+    j->read.done = job_done;
+    j->wl = wl;
+    j->w = w;
+    j->from = w->rev;
+    j->to = w->target;
+    j->max_events = limits_of(wl)->watch_queue;
+    ch_err_clear(&j->err);
+    if (!reader || wl->stopping || ch_reader_submit(reader, &j->read) != CONFHUB_OK) {
+        job_free(j);
+        ch_err_set(&err, CONFHUB_EUNAVAIL, "history is not available: the server is stopping");
+        watcher_fail(w, CONFHUB_EUNAVAIL, &err, 0);
+        return;
+    }
+    w->job = j;
+}
+
+/* A page came back: deliver it, then ask for the next one, or switch to live batches (the
+ * held ones first; deliver() drops what the pages already gave). */
+static void history_page(struct watcher *w, struct watch_job *j)
+{
+    for (size_t i = 0; i < j->n && w->catching_up; i++)
+        deliver_now(w, j->batches[i]);
+    if (!w->catching_up)
+        return; /* delivery ended the watcher */
+    if (j->upto > w->rev)
+        w->rev = j->upto;
+    if (w->rev < w->target) {
+        if (watcher_has_room(w))
+            watcher_next_page(w);
+        else
+            w->want_page = true;
+        return;
+    }
+    struct ch_watch_batch **held = w->held;
+    size_t n = w->held_n;
+    w->held = NULL;
+    w->held_n = 0;
+    w->catching_up = false;
+    for (size_t i = 0; i < n && h2o_linklist_is_linked(&w->link); i++)
+        deliver(w, held[i]);
+    ch_watch_batches_free(held, n);
+    if (w->kind == WK_POLL && ((struct poll_req *)w)->no_wait)
+        poll_answer_soon((struct poll_req *)w);
+}
+
+static void on_history(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        struct watch_job *j = H2O_STRUCT_FROM_MEMBER(struct watch_job, msg.link, messages->next);
+        struct watcher *w = j->w;
+        h2o_linklist_unlink(&j->msg.link);
+        (void)receiver;
+        if (w) {
+            w->job = NULL;
+            if (j->status != CONFHUB_OK)
+                watcher_fail(w, j->status, &j->err, j->err.oldest_rev);
+            else
+                history_page(w, j);
+        }
+        job_free(j);
+    }
+}
+
+/* Keeps a live batch for a watcher that is still reading history. */
+static void watcher_hold(struct watcher *w, struct ch_watch_batch *b)
+{
+    size_t max = limits_of(w->wl)->watch_queue;
+    struct ch_watch_batch **p = NULL;
+    struct ch_err err;
+    if (w->held_n < max)
+        p = ch_realloc(w->held, (w->held_n + 1) * sizeof(*p));
+    if (!p) {
+        ch_err_clear(&err);
+        ch_err_set(&err, CONFHUB_ETOOBIG,
+                   "slow consumer: more than %zu revisions arrived while history was read "
+                   "(limit watch-queue); resume from the last revision you received",
+                   max);
+        watcher_fail(w, CONFHUB_ETOOBIG, &err, 0);
+        return;
+    }
+    ch_watch_batch_ref(b);
+    p[w->held_n++] = b;
+    w->held = p;
+}
+
 /*
  * Checks that the revisions after a new watcher's start (w->rev) are still held by this loop.
  * Returns CONFHUB_ECOMPACTED when they are not; *oldest is then the oldest revision a watch
@@ -263,6 +453,11 @@ static enum confhub_status watcher_check_start(struct watcher *w, struct ch_err 
     int64_t first = ch_watch_recent_oldest(&wl->recent);
     if (w->rev >= wl->rev || (wl->recent.n && w->rev + 1 >= first))
         return CONFHUB_OK;
+    if (wl->loop->server->cfg.reader) {
+        w->catching_up = true; /* the store's history has the rest, or says it is compacted */
+        w->target = wl->rev;
+        return CONFHUB_OK;
+    }
     *oldest = wl->recent.n ? first - 1 : wl->rev;
     return ch_err_set(err, CONFHUB_ECOMPACTED,
                       "revision %" PRId64 " is compacted: the oldest revision a watch can start "
@@ -277,6 +472,10 @@ static void watcher_link(struct watcher *w)
     struct watch_loop *wl = w->wl;
     int64_t upto = wl->rev;
     h2o_linklist_insert(&wl->watchers, &w->link);
+    if (w->catching_up) {
+        watcher_next_page(w);
+        return;
+    }
     for (int64_t r = w->rev + 1; r <= upto && h2o_linklist_is_linked(&w->link); r++)
         deliver(w, ch_watch_recent_get(&wl->recent, r));
 }
@@ -311,10 +510,18 @@ static ssize_t ws_read_frame(wslay_event_context_ptr ctx, uint8_t *buf, size_t l
     bool done = false;
     size_t n = ch_watch_frame_read(o->frame, (char *)buf, len, &done);
     if (done) {
+        struct ws_conn *c = o->conn;
         h2o_linklist_unlink(&o->link);
-        o->conn->n_out--;
         ch_watch_frame_free(o->frame);
         ch_free(o);
+        if (--c->n_out == limits_of(c->wl)->watch_queue / 4) {
+            /* Drained enough: watches reading history may have their next page. */
+            for (h2o_linklist_t *l = c->watches.next; l != &c->watches; l = l->next) {
+                struct ws_watch *x = H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, l);
+                if (x->w.want_page)
+                    watcher_next_page(&x->w);
+            }
+        }
     }
     *eof = done;
     return (ssize_t)n;
@@ -374,7 +581,7 @@ static void ws_deliver(struct ws_watch *ww, struct ch_watch_batch *b)
 
 static void ws_watch_free(struct ws_watch *ww)
 {
-    watcher_unlink(&ww->w);
+    watcher_release(&ww->w);
     h2o_linklist_unlink(&ww->conn_link);
     ww->conn->n_watches--;
     ch_watch_filter_clear(&ww->w.filter);
@@ -782,6 +989,9 @@ static void sse_pump(struct sse_stream *s)
     }
     if (len) {
         sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
+    } else if (s->overflow && s->last_event) {
+        len = (size_t)snprintf(s->buf, SSE_BUF_BYTES, "%s", s->last_event);
+        sse_send(s, len, H2O_SEND_STATE_FINAL);
     } else if (s->overflow) {
         len = (size_t)snprintf(s->buf, SSE_BUF_BYTES,
                                "event: error\ndata: {\"error\":{\"code\":\"too_large\",\"message\":"
@@ -800,6 +1010,8 @@ static void sse_proceed(h2o_generator_t *gen, h2o_req_t *req)
     struct sse_stream *s = H2O_STRUCT_FROM_MEMBER(struct sse_stream, gen, gen);
     s->sending = false;
     sse_pump(s);
+    if (s->w.want_page && watcher_has_room(&s->w))
+        watcher_next_page(&s->w);
 }
 
 static void sse_stop(h2o_generator_t *gen, h2o_req_t *req)
@@ -814,7 +1026,8 @@ static void sse_stop(h2o_generator_t *gen, h2o_req_t *req)
 static void sse_dispose(void *p)
 {
     struct sse_stream *s = p;
-    watcher_unlink(&s->w);
+    watcher_release(&s->w);
+    ch_free(s->last_event);
     if (h2o_linklist_is_linked(&s->stream_link))
         h2o_linklist_unlink(&s->stream_link);
     sse_free_queue(s);
@@ -846,10 +1059,12 @@ static void poll_answer(struct poll_req *p)
         return;
     p->answered = true;
     watcher_unlink(&p->w);
-    if (h2o_timeout_is_linked(&p->wait_entry))
-        h2o_timeout_unlink(&p->wait_entry);
     if (h2o_timeout_is_linked(&p->answer_entry))
         h2o_timeout_unlink(&p->answer_entry);
+    if (p->fail != CONFHUB_OK) {
+        ch_http_send_error(p->w.wl->loop, p->req, NULL, p->fail, &p->fail_err, p->start_us);
+        return;
+    }
     snprintf(head, sizeof(head), "{\"revision\":%" PRId64 ",\"events\":[", p->w.rev);
     ch_buf_adds(&body, head);
     ch_buf_add(&body, p->events.ptr ? p->events.ptr : "", p->events.len);
@@ -862,7 +1077,8 @@ static void poll_answer(struct poll_req *p)
     } else {
         char *copy = h2o_mem_alloc_pool(&p->req->pool, body.len);
         memcpy(copy, body.ptr, body.len);
-        ch_http_send_json(p->w.wl->loop, p->req, 200, copy, body.len, p->start_us);
+        ch_http_send_at(p->w.wl->loop, p->req, 200, "application/json", copy, body.len, -1, -1,
+                        p->start_us);
     }
     ch_buf_free(&body);
 }
@@ -872,9 +1088,24 @@ static void poll_on_answer(h2o_timeout_entry_t *entry)
     poll_answer(H2O_STRUCT_FROM_MEMBER(struct poll_req, answer_entry, entry));
 }
 
-static void poll_on_wait(h2o_timeout_entry_t *entry)
+/* Every 100 ms while long-polls wait: answers those whose wait= ran out (through the zero
+ * timeout, so nothing is freed while the list is walked). */
+static void on_poll_tick(h2o_timeout_entry_t *entry)
 {
-    poll_answer(H2O_STRUCT_FROM_MEMBER(struct poll_req, wait_entry, entry));
+    struct watch_loop *wl = H2O_STRUCT_FROM_MEMBER(struct watch_loop, poll_tick, entry);
+    uint64_t now = h2o_now(wl->loop->loop);
+    bool waiting = false;
+    for (h2o_linklist_t *l = wl->polls.next; l != &wl->polls; l = l->next) {
+        struct poll_req *p = H2O_STRUCT_FROM_MEMBER(struct poll_req, stream_link, l);
+        if (p->answered || !p->deadline)
+            continue;
+        if (now >= p->deadline)
+            poll_answer_soon(p);
+        else
+            waiting = true;
+    }
+    if (waiting)
+        h2o_timeout_link(wl->loop->loop, &wl->loop->ctx.hundred_ms_timeout, &wl->poll_tick);
 }
 
 static void poll_answer_soon(struct poll_req *p)
@@ -910,15 +1141,11 @@ static void poll_deliver(struct poll_req *p, struct ch_watch_batch *b)
 static void poll_dispose(void *ptr)
 {
     struct poll_req *p = ptr;
-    watcher_unlink(&p->w);
+    watcher_release(&p->w);
     if (h2o_linklist_is_linked(&p->stream_link))
         h2o_linklist_unlink(&p->stream_link);
-    if (h2o_timeout_is_linked(&p->wait_entry))
-        h2o_timeout_unlink(&p->wait_entry);
     if (h2o_timeout_is_linked(&p->answer_entry))
         h2o_timeout_unlink(&p->answer_entry);
-    if (p->timeout_inited)
-        h2o_timeout_dispose(p->w.wl->loop->loop, &p->wait_timeout);
     ch_buf_free(&p->events);
     ch_watch_filter_clear(&p->w.filter);
 }
@@ -929,6 +1156,14 @@ static void deliver(struct watcher *w, struct ch_watch_batch *b)
 {
     if (b->revision <= w->rev)
         return; /* the seam: already given */
+    if (w->catching_up)
+        watcher_hold(w, b);
+    else
+        deliver_now(w, b);
+}
+
+static void deliver_now(struct watcher *w, struct ch_watch_batch *b)
+{
     w->rev = b->revision;
     switch (w->kind) {
     case WK_WS:
@@ -940,6 +1175,56 @@ static void deliver(struct watcher *w, struct ch_watch_batch *b)
     case WK_POLL:
         poll_deliver((struct poll_req *)w, b);
         break;
+    }
+}
+
+static bool watcher_has_room(const struct watcher *w)
+{
+    switch (w->kind) {
+    case WK_WS: {
+        const struct ws_conn *c = ((const struct ws_watch *)w)->conn;
+        return !c->closing && c->n_out <= limits_of(w->wl)->watch_queue / 2;
+    }
+    case WK_SSE: {
+        const struct sse_stream *s = (const struct sse_stream *)w;
+        return s->q_n <= s->q_cap / 2;
+    }
+    default:
+        return ((const struct poll_req *)w)->n_frames == 0;
+    }
+}
+
+/* Ends w with an error; safe while the loop walks its watchers (nothing is freed here). */
+static void watcher_fail(struct watcher *w, enum confhub_status code, const struct ch_err *err,
+                         int64_t oldest)
+{
+    watcher_unlink(w);
+    ch_watch_batches_free(w->held, w->held_n);
+    w->held = NULL;
+    w->held_n = 0;
+    w->catching_up = false;
+    w->want_page = false;
+    if (w->kind == WK_WS) {
+        struct ws_watch *ww = (struct ws_watch *)w;
+        ws_send_error(ww->conn, ww->id, code, err, oldest);
+    } else if (w->kind == WK_SSE) {
+        struct sse_stream *s = (struct sse_stream *)w;
+        char *body = error_json(NULL, code, err, oldest);
+        size_t len = body ? strlen(body) : 0;
+        ch_free(s->last_event);
+        s->last_event = body ? ch_malloc(len + 32) : NULL;
+        if (s->last_event)
+            snprintf(s->last_event, len + 32, "event: error\ndata: %s\n\n", body);
+        ch_free(body);
+        sse_free_queue(s);
+        s->overflow = true;
+        sse_pump(s);
+    } else {
+        struct poll_req *p = (struct poll_req *)w;
+        p->fail = code;
+        p->fail_err = *err;
+        p->fail_err.oldest_rev = oldest;
+        poll_answer_soon(p);
     }
 }
 
@@ -1070,7 +1355,7 @@ static enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, i
     rc = watcher_begin(&s->w, start, err, &oldest);
     if (rc != CONFHUB_OK) {
         if (rc == CONFHUB_ECOMPACTED)
-            err->mod_rev = oldest;
+            err->oldest_rev = oldest;
         return rc;
     }
     h2o_linklist_insert(&wl->sse_streams, &s->stream_link);
@@ -1110,20 +1395,21 @@ static enum confhub_status start_poll(struct ch_req *req, struct poll_req *p, in
 
     p->start_us = req->start_us;
     p->answer_entry.cb = poll_on_answer;
-    p->wait_entry.cb = poll_on_wait;
     rc = watcher_begin(&p->w, start, err, &oldest);
     if (rc != CONFHUB_OK) {
         if (rc == CONFHUB_ECOMPACTED)
-            err->mod_rev = oldest;
+            err->oldest_rev = oldest;
         return rc;
     }
     h2o_linklist_insert(&wl->polls, &p->stream_link);
     watcher_link(&p->w);
-    if (p->n_frames == 0 && wait_ms > 0 && !wl->stopping) {
-        h2o_timeout_init(wl->loop->loop, &p->wait_timeout, (uint64_t)wait_ms);
-        p->timeout_inited = true;
-        h2o_timeout_link(wl->loop->loop, &p->wait_timeout, &p->wait_entry);
-    } else {
+    p->no_wait = wait_ms <= 0 || wl->stopping;
+    /* Without wait=, one that is reading history is answered when that read ends. */
+    if (p->n_frames == 0 && !p->no_wait) {
+        p->deadline = h2o_now(wl->loop->loop) + (uint64_t)wait_ms;
+        if (!h2o_timeout_is_linked(&wl->poll_tick))
+            h2o_timeout_link(wl->loop->loop, &wl->loop->ctx.hundred_ms_timeout, &wl->poll_tick);
+    } else if (!p->w.catching_up) {
         poll_answer_soon(p);
     }
     resp->pending = true;
@@ -1197,10 +1483,12 @@ bool ch_http_watch_loop_init(struct http_loop *loop)
     h2o_linklist_init_anchor(&wl->sse_streams);
     h2o_linklist_init_anchor(&wl->polls);
     h2o_multithread_register_receiver(loop->queue, &wl->receiver, on_batches);
+    h2o_multithread_register_receiver(loop->queue, &wl->history, on_history);
     h2o_timeout_init(loop->loop, &wl->linger_timeout, LINGER_MS);
     h2o_timeout_init(loop->loop, &wl->progress_timeout,
                      (uint64_t)s->limits->watch_progress_interval * 1000);
     wl->progress_entry.cb = on_progress_tick;
+    wl->poll_tick.cb = on_poll_tick;
     h2o_timeout_link(loop->loop, &wl->progress_timeout, &wl->progress_entry);
     loop->watch = wl;
     wl->rev = ch_model_revision(s->model);
@@ -1231,6 +1519,8 @@ void ch_http_watch_loop_stop(struct http_loop *loop)
         poll_answer(H2O_STRUCT_FROM_MEMBER(struct poll_req, stream_link, l));
     if (h2o_timeout_is_linked(&wl->progress_entry))
         h2o_timeout_unlink(&wl->progress_entry);
+    if (h2o_timeout_is_linked(&wl->poll_tick))
+        h2o_timeout_unlink(&wl->poll_tick);
 }
 
 void ch_http_watch_loop_free(struct http_loop *loop)

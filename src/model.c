@@ -547,23 +547,6 @@ enum confhub_status ch_section_sorted_entries(const struct ch_section *sec,
 
 /* ---------------------------------------------------------------- serialisation */
 
-/* Appends name as a JSON string. Names are valid UTF-8 without control characters, so only
- * the quote and the backslash need escaping. */
-static void add_json_name(struct ch_buf *b, const char *name, size_t len)
-{
-    size_t start = 0;
-    ch_buf_add(b, "\"", 1);
-    for (size_t i = 0; i < len; i++) {
-        if (name[i] == '"' || name[i] == '\\') {
-            ch_buf_add(b, name + start, i - start);
-            ch_buf_add(b, "\\", 1);
-            start = i;
-        }
-    }
-    ch_buf_add(b, name + start, len - start);
-    ch_buf_add(b, "\"", 1);
-}
-
 /* Turns the buffer into a blob (the blob header is carved out in front). */
 static struct ch_blob *buf_to_blob(struct ch_buf *b)
 {
@@ -613,7 +596,7 @@ const struct ch_blob *ch_section_json(const struct ch_section *sec)
     for (size_t i = 0; i < n; i++) {
         if (i)
             ch_buf_add(&b, ",", 1);
-        add_json_name(&b, entries[i]->hdr.name, entries[i]->hdr.name_len);
+        ch_buf_add_json_name(&b, entries[i]->hdr.name, entries[i]->hdr.name_len);
         ch_buf_add(&b, ":", 1);
         ch_buf_add(&b, entries[i]->value, entries[i]->value_len);
     }
@@ -643,7 +626,7 @@ const struct ch_blob *ch_ns_json(const struct ch_ns *ns)
         }
         if (i)
             ch_buf_add(&b, ",", 1);
-        add_json_name(&b, secs[i]->hdr.name, secs[i]->hdr.name_len);
+        ch_buf_add_json_name(&b, secs[i]->hdr.name, secs[i]->hdr.name_len);
         ch_buf_add(&b, ":", 1);
         ch_buf_add(&b, sj->data, sj->len);
     }

@@ -24,20 +24,23 @@
 #include "common/json_util.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/timeutil.h"
 #include "formats/format.h"
 #include "http_server.h"
 #include "limits_table.h"
 #include "model.h"
+#include "reader.h"
 #include "server.h"
 #include "service.h"
 #include "store.h"
 #include "txn.h"
 #include "watch.h"
 
-#define DEFAULT_LISTEN "127.0.0.1:8080"
-#define DEFAULT_DATA   "./data"
-#define MAX_SEED_BYTES (256u << 20)
-#define MAX_SEEDS      64
+#define DEFAULT_LISTEN  "127.0.0.1:8080"
+#define DEFAULT_DATA    "./data"
+#define MAX_SEED_BYTES  (256u << 20)
+#define MAX_SEEDS       64
+#define HISTORY_READERS 2 /* threads answering history reads (each has a connection) */
 
 struct serve_opts {
     const char *listen;
@@ -47,6 +50,8 @@ struct serve_opts {
     size_t n_seeds;
     const char *access_log;
     unsigned threads;
+    int64_t retention_ms;   /* --history-retention; 0: keep forever */
+    int64_t keep_revisions; /* --history-keep-revisions; 0: no count limit */
     bool print_routes;
     bool ws_echo;
     struct ch_limits limits;
@@ -54,31 +59,36 @@ struct serve_opts {
 
 static void serve_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: confhub serve [options]\n"
-            "\n"
-            "Runs the confhub server: REST API /v1 on an embedded SQLite store.\n"
-            "\n"
-            "options:\n"
-            "  --listen ADDR:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
-            "  --data DIR             data directory; the store is DIR/confhub.db "
-            "(default " DEFAULT_DATA ")\n"
-            "  --store sqlite:PATH    the store, instead of --data\n"
-            "  --threads N            event-loop threads (default: one per core)\n"
-            "  --seed [NS=]FILE       a JSON, YAML or TOML document (by extension) loaded\n"
-            "                         into namespace NS (default 'default'); repeatable;\n"
-            "                         all seeds go in one revision, and only when the\n"
-            "                         store is empty at start\n"
-            "  --log-level LEVEL      debug, info, warn or error (default info)\n"
-            "  --log-format FORMAT    text or json (default text)\n"
-            "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
-            "  --no-access-log        turn the access log off\n"
-            "  --routes               print the route table and exit\n"
-            "  --enable-ws-echo       serve the WebSocket echo endpoint GET /v1/debug/ws-echo\n"
-            "                         (for the RFC 6455 conformance suite; off by default)\n"
-            "  -h, --help             this help\n"
-            "\n"
-            "limits (GET /v1/limits lists them with their values):\n");
+    fprintf(out, "usage: confhub serve [options]\n"
+                 "\n"
+                 "Runs the confhub server: REST API /v1 on an embedded SQLite store.\n"
+                 "\n"
+                 "options:\n"
+                 "  --listen ADDR:PORT     address to listen on (default " DEFAULT_LISTEN ")\n"
+                 "  --data DIR             data directory; the store is DIR/confhub.db "
+                 "(default " DEFAULT_DATA ")\n"
+                 "  --store sqlite:PATH    the store, instead of --data\n"
+                 "  --threads N            event-loop threads (default: one per core)\n"
+                 "  --seed [NS=]FILE       a JSON, YAML or TOML document (by extension) loaded\n"
+                 "                         into namespace NS (default 'default'); repeatable;\n"
+                 "                         all seeds go in one revision, and only when the\n"
+                 "                         store is empty at start\n"
+                 "  --history-retention DURATION\n"
+                 "                         drop history events older than DURATION (90s, 12h,\n"
+                 "                         30d; default 0: keep all history)\n"
+                 "  --history-keep-revisions N\n"
+                 "                         keep the history of the newest N revisions only\n"
+                 "                         (default 0: no limit)\n"
+                 "  --log-level LEVEL      debug, info, warn or error (default info)\n"
+                 "  --log-format FORMAT    text or json (default text)\n"
+                 "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
+                 "  --no-access-log        turn the access log off\n"
+                 "  --routes               print the route table and exit\n"
+                 "  --enable-ws-echo       serve GET /v1/debug/ws-echo, a WebSocket echo for\n"
+                 "                         the RFC 6455 conformance suite (off by default)\n"
+                 "  -h, --help             this help\n"
+                 "\n"
+                 "limits (GET /v1/limits lists them with their values):\n");
     ch_limits_print_help(out);
     fprintf(out, "\nSIGTERM or SIGINT stops the server cleanly: in-flight writes finish, the\n"
                  "store is closed, and the exit code is 0.\n");
@@ -143,8 +153,11 @@ static enum confhub_status apply_seeds(struct ch_service *svc, const char *const
         return rc;
     }
     rc = ch_txn_parse(json_pack("{s:o}", "then", ops), limits, &txn, err);
-    if (rc != CONFHUB_OK)
-        return ch_err_set(err, rc, "--seed: %s", err->msg);
+    if (rc != CONFHUB_OK) {
+        char why[sizeof(err->msg)]; /* the message is formatted into the buffer it quotes */
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return ch_err_set(err, rc, "--seed: %s", why);
+    }
     w = ch_write_new(CH_WRITE_TXN);
     if (!w) {
         ch_txn_free(txn);
@@ -184,6 +197,8 @@ enum {
     OPT_NO_ACCESS_LOG,
     OPT_ROUTES,
     OPT_WS_ECHO,
+    OPT_RETENTION,
+    OPT_KEEP_REVISIONS,
     OPT_HELP,
     OPT_LIMIT
 };
@@ -199,6 +214,8 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
         {"store", required_argument, NULL, OPT_STORE},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"seed", required_argument, NULL, OPT_SEED},
+        {"history-retention", required_argument, NULL, OPT_RETENTION},
+        {"history-keep-revisions", required_argument, NULL, OPT_KEEP_REVISIONS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
@@ -248,6 +265,28 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
             }
             o->seeds[o->n_seeds++] = optarg;
             break;
+        case OPT_RETENTION:
+            if (!ch_time_parse_duration(optarg, &o->retention_ms)) {
+                fprintf(stderr,
+                        "confhub serve: --history-retention '%s': expected a duration such as "
+                        "90s, 12h or 30d (0 keeps all history)\n",
+                        optarg);
+                return 1;
+            }
+            break;
+        case OPT_KEEP_REVISIONS: {
+            char *end = NULL;
+            long long keep = strtoll(optarg, &end, 10);
+            if (!*optarg || *end || keep < 0) {
+                fprintf(stderr,
+                        "confhub serve: --history-keep-revisions '%s': expected a count "
+                        "(0 for no limit)\n",
+                        optarg);
+                return 1;
+            }
+            o->keep_revisions = keep;
+            break;
+        }
         case OPT_LOG_LEVEL:
             if (!ch_log_parse_level(optarg, &level)) {
                 fprintf(stderr,
@@ -329,6 +368,7 @@ int ch_server_serve_main(int argc, char **argv)
     struct ch_service *svc = NULL;
     struct ch_http_server *http = NULL;
     struct ch_watch_hub *hub = NULL;
+    struct ch_reader *reader = NULL;
     struct ch_err err;
     char uri[4096];
     sigset_t sigs;
@@ -361,7 +401,9 @@ int ch_server_serve_main(int argc, char **argv)
         ch_watch_hub_new(&hub, &err) != CONFHUB_OK)
         goto done;
     ch_service_on_commit(svc, ch_watch_hub_publish, hub);
-    if (ch_service_start(svc, &err) != CONFHUB_OK)
+    ch_service_set_retention(svc, o.retention_ms, o.keep_revisions);
+    if (ch_service_start(svc, &err) != CONFHUB_OK ||
+        ch_reader_start(uri, HISTORY_READERS, &reader, &err) != CONFHUB_OK)
         goto done;
     if (o.n_seeds && ch_service_loaded_revision(svc) == 0) {
         if (apply_seeds(svc, o.seeds, o.n_seeds, &o.limits, &err) != CONFHUB_OK)
@@ -375,7 +417,9 @@ int ch_server_serve_main(int argc, char **argv)
                                 .access_log = o.access_log,
                                 .store_name = store->ops->name,
                                 .watch_hub = hub,
-                                .ws_echo = o.ws_echo};
+                                .ws_echo = o.ws_echo,
+                                .reader = reader};
+
     if (ch_http_server_new(&hc, svc, model, &o.limits, &http, &err) != CONFHUB_OK ||
         ch_http_server_start(http, &err) != CONFHUB_OK)
         goto done;
@@ -386,13 +430,16 @@ int ch_server_serve_main(int argc, char **argv)
     ch_log(CH_LOG_INFO, "serve", "%s received: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     ch_http_server_stop_listening(http);
     ch_service_stop(svc);
+    ch_reader_stop(reader); /* answers what is queued, while the loops still run */
     ch_http_server_shutdown(http, 5000);
     exit_code = 0;
 done:
     if (exit_code != 0)
         fprintf(stderr, "confhub serve: %s\n", err.msg);
     ch_service_stop(svc);
+    ch_reader_stop(reader);
     ch_http_server_free(http);
+    ch_reader_free(reader);
     ch_service_free(svc);
     ch_watch_hub_free(hub);
     ch_store_close(store);

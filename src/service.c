@@ -18,15 +18,26 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/timeutil.h"
+#include "history.h"
 
-#define MAX_BATCH       4096 /* writes taken from the queue per group commit */
-#define RECLAIM_WAIT_MS 20   /* how often the idle writer retries freeing replaced nodes */
+#define MAX_BATCH        4096 /* writes taken from the queue per group commit */
+#define RECLAIM_WAIT_MS  20   /* how often the idle writer retries freeing replaced nodes */
+#define COMPACT_CHUNK    2000 /* history events deleted per compaction transaction */
+#define COMPACT_CHECK_MS 1000 /* how often the horizon is recomputed */
+#define COMPACT_PACE_MS  10   /* under write load, one chunk per this many ms at most */
 
 struct ch_service {
     struct ch_store *store;         /* writer thread only, after start */
     struct ch_model *model;         /* writer changes it; readers read it */
     const struct ch_limits *limits; /* read-only */
     int64_t loaded_rev;
+    int64_t last_ts_ms; /* newest revision's time: revision times never go backwards */
+
+    /* Retention (writer thread only, after start). */
+    int64_t retention_ms, keep_revisions;
+    int64_t compact_checked_ms; /* monotonic ms of the last horizon check */
+    int64_t compact_chunk_ms;   /* monotonic ms of the last chunk */
+    bool compact_backlog;       /* the last chunk was full: more to delete */
 
     pthread_t thread;
     bool started;
@@ -211,15 +222,21 @@ static enum confhub_status keep_plan(struct batch *b, struct ch_plan *plan)
     return CONFHUB_OK;
 }
 
-static enum confhub_status record_revision(struct batch *b, const struct ch_write *w, int64_t rev,
+static enum confhub_status record_revision(struct ch_service *svc, struct batch *b,
+                                           const struct ch_write *w, int64_t rev,
                                            size_t first_event)
 {
+    /* Monotonic, so a time range of history is a revision range (and the clock may step). */
+    int64_t now = ch_time_now_ms();
+    if (now < svc->last_ts_ms)
+        now = svc->last_ts_ms;
+    svc->last_ts_ms = now;
     if (!grow((void **)&b->revs, &b->cap_revs, b->n_revs + 1, sizeof(*b->revs)) ||
         !grow((void **)&b->rev_first_event, &b->cap_first, b->n_revs + 1, sizeof(size_t)))
         return CONFHUB_ENOMEM;
     b->revs[b->n_revs] = (struct ch_store_revision){
         .revision = rev,
-        .ts_ms = ch_time_now_ms(),
+        .ts_ms = now,
         .actor = w->actor[0] ? w->actor : "anonymous",
         .remote = w->remote,
         .n_events = b->n_events - first_event,
@@ -269,6 +286,39 @@ static json_t *txn_results(const struct ch_model *model, const struct ch_op *ops
     return arr;
 }
 
+/* Turns a rollback into the write that restores its scope: a put of the scope's value at
+ * w->to_revision, or a delete when the scope did not exist then. The value comes from the
+ * store, which holds every revision a client can know of (answers go out after the commit).
+ * Returns false when there is nothing to run: w->status says why, or the scope is absent both
+ * then and now (a no-op). */
+static bool resolve_rollback(struct ch_service *svc, struct ch_write *w)
+{
+    struct ch_store_scope scope = {w->ns, w->section, w->key};
+    json_t *v = NULL;
+    int64_t mod_rev;
+
+    w->status = ch_history_value_at(svc->store, &scope, w->to_revision, &v, NULL, &w->err);
+    if (w->status != CONFHUB_OK)
+        return false;
+    if (v)
+        w->op = w->key ? CH_WRITE_PUT_KEY : w->section ? CH_WRITE_PUT_SECTION : CH_WRITE_PUT_NS;
+    else
+        w->op = w->key       ? CH_WRITE_DELETE_KEY
+                : w->section ? CH_WRITE_DELETE_SECTION
+                             : CH_WRITE_DELETE_NS;
+    w->value = v;
+    struct ch_op op = {(enum ch_op_kind)w->op, w->ns, w->section, w->key, NULL};
+    if (v || ch_plan_target(ch_model_batch_state(svc->model), &op, &mod_rev))
+        return true;
+    w->revision = ch_state_revision(ch_model_batch_state(svc->model));
+    if (w->dry_run) {
+        w->result = json_pack("{s:[],s:[],s:[]}", "added", "changed", "removed");
+        if (!w->result)
+            w->status = ch_err_set(&w->err, CONFHUB_ENOMEM, "rollback: out of memory");
+    }
+    return false;
+}
+
 /* Plans and applies one write inside the batch. Returns CONFHUB_ENOMEM only when the whole
  * batch must be abandoned; a refused write gets its status in w->status. */
 static enum confhub_status run_write(struct ch_service *svc, struct batch *b, struct ch_write *w)
@@ -277,9 +327,14 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
     struct ch_plan plan = {0};
     struct ch_op one;
     const struct ch_op *ops;
-    size_t n_ops = write_ops(w, st, &one, &ops);
-    size_t *ends = ch_calloc(n_ops ? n_ops : 1, sizeof(*ends));
+    size_t n_ops;
+    size_t *ends;
     enum confhub_status rc = CONFHUB_ENOMEM;
+
+    if (w->op == CH_WRITE_ROLLBACK && !resolve_rollback(svc, w))
+        return CONFHUB_OK; /* nothing touched the model: only this write fails */
+    n_ops = write_ops(w, st, &one, &ops);
+    ends = ch_calloc(n_ops ? n_ops : 1, sizeof(*ends));
 
     if (!ends)
         goto done;
@@ -302,7 +357,7 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
         size_t first = b->n_events;
         rc = apply_plan(svc, b, &plan, rev);
         if (rc == CONFHUB_OK)
-            rc = record_revision(b, w, rev, first);
+            rc = record_revision(svc, b, w, rev, first);
         if (rc == CONFHUB_OK)
             rc = keep_plan(b, &plan);
         if (rc != CONFHUB_OK)
@@ -311,8 +366,8 @@ static enum confhub_status run_write(struct ch_service *svc, struct batch *b, st
         (void)ch_model_batch_set_revision(svc->model, rev);
         w->revision = rev;
     }
-    if (!w->changed || w->dry_run)
-        w->created = false;
+    if (!w->changed || w->dry_run || w->to_revision >= 0)
+        w->created = false; /* a rollback restores; it never answers "created" */
     if (w->op != CH_WRITE_TXN) {
         w->mod_rev = target_after(svc->model, &one, &w->version);
     } else if (!w->dry_run) {
@@ -405,7 +460,90 @@ static void process_batch(struct ch_service *svc, struct ch_write *list)
     }
 }
 
+/* ---------------------------------------------------------------- compaction */
+
+static enum confhub_status keep_newest(void *userdata, const struct ch_history_event *ev,
+                                       struct ch_err *err)
+{
+    (void)err;
+    ((struct ch_history_event *)userdata)->revision = ev->revision;
+    return CONFHUB_OK;
+}
+
+/* The horizon the retention asks for now: the newest revision whose events may go. */
+static int64_t retention_horizon(struct ch_service *svc)
+{
+    int64_t current = ch_model_revision(svc->model), horizon = 0;
+    if (svc->keep_revisions > 0 && current > svc->keep_revisions)
+        horizon = current - svc->keep_revisions;
+    if (svc->retention_ms > 0) {
+        /* The newest event older than the retention: its revision and all before it go. */
+        struct ch_history_filter f = {
+            .until_ms = ch_time_now_ms() - svc->retention_ms, .op = -1, .desc = true, .limit = 1};
+        struct ch_history_event newest = {0};
+        struct ch_err err;
+        ch_err_clear(&err);
+        if (f.until_ms > 0 &&
+            ch_store_history(svc->store, &f, keep_newest, &newest, NULL, &err) == CONFHUB_OK &&
+            newest.revision > horizon)
+            horizon = newest.revision;
+    }
+    return horizon;
+}
+
+/* Runs at most one compaction chunk when one is due: every COMPACT_CHECK_MS, or every
+ * COMPACT_PACE_MS while a backlog remains (right away when idle). */
+static void maybe_compact(struct ch_service *svc, bool idle)
+{
+    int64_t now = ch_time_mono_us() / 1000, horizon;
+    size_t deleted = 0;
+    struct ch_err err;
+
+    if (svc->retention_ms <= 0 && svc->keep_revisions <= 0)
+        return;
+    if (!(svc->compact_backlog && (idle || now - svc->compact_chunk_ms >= COMPACT_PACE_MS)) &&
+        now - svc->compact_checked_ms < COMPACT_CHECK_MS)
+        return;
+    svc->compact_checked_ms = svc->compact_chunk_ms = now;
+    horizon = retention_horizon(svc);
+    ch_err_clear(&err);
+    if (horizon <= 0)
+        return;
+    if (ch_store_compact(svc->store, horizon, COMPACT_CHUNK, &deleted, &err) != CONFHUB_OK) {
+        ch_log(CH_LOG_WARN, "service", "history compaction failed (will retry): %s", err.msg);
+        svc->compact_backlog = false;
+        return;
+    }
+    svc->compact_backlog = deleted == COMPACT_CHUNK;
+    if (deleted)
+        ch_log(CH_LOG_DEBUG, "service", "compacted %zu history rows up to revision %lld", deleted,
+               (long long)horizon);
+}
+
 /* ---------------------------------------------------------------- the writer thread */
+
+/* How long the idle writer sleeps: -1 for "until woken". */
+static int idle_wait_ms(struct ch_service *svc)
+{
+    if (svc->compact_backlog)
+        return 0;
+    if (ch_model_reclaim_pending(svc->model))
+        return RECLAIM_WAIT_MS;
+    return svc->retention_ms > 0 || svc->keep_revisions > 0 ? COMPACT_CHECK_MS : -1;
+}
+
+static void timed_wait(struct ch_service *svc, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&svc->wake, &svc->lock, &until);
+}
 
 static void *writer_main(void *arg)
 {
@@ -416,22 +554,16 @@ static void *writer_main(void *arg)
 
         pthread_mutex_lock(&svc->lock);
         while (!svc->head && !svc->stopping) {
-            if (ch_model_reclaim_pending(svc->model)) {
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_nsec += RECLAIM_WAIT_MS * 1000000L;
-                if (until.tv_nsec >= 1000000000L) {
-                    until.tv_sec++;
-                    until.tv_nsec -= 1000000000L;
-                }
-                pthread_cond_timedwait(&svc->wake, &svc->lock, &until);
-                if (!svc->head) {
-                    pthread_mutex_unlock(&svc->lock);
-                    ch_model_reclaim(svc->model);
-                    pthread_mutex_lock(&svc->lock);
-                }
-            } else {
+            int ms = idle_wait_ms(svc);
+            if (ms < 0)
                 pthread_cond_wait(&svc->wake, &svc->lock);
+            else if (ms > 0)
+                timed_wait(svc, ms);
+            if (!svc->head && !svc->stopping) {
+                pthread_mutex_unlock(&svc->lock);
+                ch_model_reclaim(svc->model);
+                maybe_compact(svc, true);
+                pthread_mutex_lock(&svc->lock);
             }
         }
         if (!svc->head && svc->stopping) {
@@ -449,6 +581,7 @@ static void *writer_main(void *arg)
             svc->tail = NULL;
         pthread_mutex_unlock(&svc->lock);
         process_batch(svc, list);
+        maybe_compact(svc, false);
     }
     ch_model_reclaim(svc->model);
     return NULL;
@@ -493,6 +626,12 @@ enum confhub_status ch_service_new(struct ch_store *store, struct ch_model *mode
     }
     ch_model_batch_commit(model);
     svc->loaded_rev = rev;
+    struct ch_store_info info;
+    if (ch_store_info(store, &info, err) != CONFHUB_OK) {
+        ch_free(svc);
+        return err->code;
+    }
+    svc->last_ts_ms = info.last_ts_ms;
     pthread_mutex_init(&svc->lock, NULL);
     pthread_cond_init(&svc->wake, NULL);
     *out = svc;
@@ -503,6 +642,12 @@ void ch_service_on_commit(struct ch_service *svc, ch_service_commit_fn *fn, void
 {
     svc->on_commit = fn;
     svc->on_commit_data = userdata;
+}
+
+void ch_service_set_retention(struct ch_service *svc, int64_t retention_ms, int64_t keep_revisions)
+{
+    svc->retention_ms = retention_ms;
+    svc->keep_revisions = keep_revisions;
 }
 
 enum confhub_status ch_service_start(struct ch_service *svc, struct ch_err *err)
@@ -603,6 +748,7 @@ struct ch_write *ch_write_new(enum ch_write_op op)
         return NULL;
     w->op = op;
     w->if_match = -1;
+    w->to_revision = -1;
     ch_err_clear(&w->err);
     return w;
 }

@@ -13,6 +13,9 @@
  *   publish the batch to readers (one pointer swap);
  *   call each write's done callback.
  *
+ * Between batches the writer also compacts history when a retention is set (a short store
+ * transaction at a time, so writes never wait long behind it).
+ *
  * So each write has its own revision, and none is acknowledged before it is durable and
  * visible. When the commit fails, the model batch is thrown away and every write in the batch
  * fails with CONFHUB_EUNAVAIL (503) and the store's message; reads go on.
@@ -43,7 +46,8 @@ enum ch_write_op {
     CH_WRITE_MERGE_NS = CH_OP_MERGE_NS,           /* import with mode=merge */
     CH_WRITE_PATCH_NS = CH_OP_PATCH_NS,           /* RFC 7396 */
     CH_WRITE_PATCH_SECTION = CH_OP_PATCH_SECTION, /* RFC 7396 */
-    CH_WRITE_TXN = 100                            /* w->txn */
+    CH_WRITE_TXN = 100,                           /* w->txn */
+    CH_WRITE_ROLLBACK = 101 /* make ns (section, key) what it was at w->to_revision */
 };
 
 struct ch_write;
@@ -58,17 +62,18 @@ typedef void ch_write_done_fn(struct ch_write *w);
 struct ch_write {
     /* Request (owned by the write; freed by ch_write_free). */
     enum ch_write_op op;
-    char *ns;           /* a valid name */
-    char *section;      /* a valid name; NULL for namespace ops */
-    char *key;          /* a valid name; NULL for section and namespace ops */
-    json_t *value;      /* the value, section value or namespace document; one reference */
-    int64_t if_match;   /* required current mod_revision, or -1 for none */
-    bool if_none_match; /* create only: fails when the target exists */
-    bool dry_run;       /* plan only: w->result gets the diff, nothing is written */
-    bool want_diff;     /* also count what the write adds, changes and removes */
-    struct ch_txn *txn; /* CH_WRITE_TXN: the transaction; owned */
-    char actor[64];     /* who writes ("anonymous" until auth exists) */
-    char remote[64];    /* client address, "" for local writes */
+    char *ns;            /* a valid name */
+    char *section;       /* a valid name; NULL for namespace ops */
+    char *key;           /* a valid name; NULL for section and namespace ops */
+    json_t *value;       /* the value, section value or namespace document; one reference */
+    int64_t if_match;    /* required current mod_revision, or -1 for none */
+    bool if_none_match;  /* create only: fails when the target exists */
+    bool dry_run;        /* plan only: w->result gets the diff, nothing is written */
+    bool want_diff;      /* also count what the write adds, changes and removes */
+    struct ch_txn *txn;  /* CH_WRITE_TXN: the transaction; owned */
+    int64_t to_revision; /* CH_WRITE_ROLLBACK: the revision to restore */
+    char actor[64];      /* who writes ("anonymous" until auth exists) */
+    char remote[64];     /* client address, "" for local writes */
     ch_write_done_fn *done;
     void *userdata; /* for done() */
 
@@ -105,6 +110,11 @@ typedef void ch_service_commit_fn(void *userdata, const struct ch_store_revision
 
 /* Sets the commit hook (the change feed). Call before ch_service_start. */
 void ch_service_on_commit(struct ch_service *svc, ch_service_commit_fn *fn, void *userdata);
+
+/* History retention, set before ch_service_start(): events older than retention_ms (0: no
+ * age limit) and events outside the newest keep_revisions revisions (0: no count limit) are
+ * compacted away in the background, a small batch at a time, between group commits. */
+void ch_service_set_retention(struct ch_service *svc, int64_t retention_ms, int64_t keep_revisions);
 
 /* Starts the writer thread. */
 enum confhub_status ch_service_start(struct ch_service *svc, struct ch_err *err);

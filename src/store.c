@@ -53,6 +53,40 @@ enum confhub_status ch_store_migrate(struct ch_store *store, struct ch_err *err)
     return store->ops->migrate(store, err);
 }
 
+enum confhub_status ch_store_info(struct ch_store *store, struct ch_store_info *out,
+                                  struct ch_err *err)
+{
+    return store->ops->info(store, out, err);
+}
+
+enum confhub_status ch_store_history(struct ch_store *store, const struct ch_history_filter *f,
+                                     ch_store_event_fn *fn, void *userdata,
+                                     struct ch_store_info *info_out, struct ch_err *err)
+{
+    return store->ops->history(store, f, fn, userdata, info_out, err);
+}
+
+enum confhub_status ch_store_state_at(struct ch_store *store, const struct ch_store_scope *scope,
+                                      int64_t revision, ch_store_load_fn *fn, void *userdata,
+                                      struct ch_store_info *info_out, struct ch_err *err)
+{
+    return store->ops->state_at(store, scope, revision, fn, userdata, info_out, err);
+}
+
+enum confhub_status ch_store_changes(struct ch_store *store, const struct ch_store_scope *scope,
+                                     int64_t from_rev, int64_t to_rev, ch_store_change_fn *fn,
+                                     void *userdata, struct ch_store_info *info_out,
+                                     struct ch_err *err)
+{
+    return store->ops->changes(store, scope, from_rev, to_rev, fn, userdata, info_out, err);
+}
+
+enum confhub_status ch_store_compact(struct ch_store *store, int64_t upto_rev, size_t max_events,
+                                     size_t *deleted_out, struct ch_err *err)
+{
+    return store->ops->compact(store, upto_rev, max_events, deleted_out, err);
+}
+
 void ch_store_close(struct ch_store *store)
 {
     if (store)

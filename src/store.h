@@ -67,6 +67,62 @@ struct ch_store_entry {
 typedef enum confhub_status ch_store_load_fn(void *userdata, const struct ch_store_entry *entry,
                                              struct ch_err *err);
 
+/* ---------------------------------------------------------------- history reads */
+
+/* Where a history read looks: every namespace (ns NULL), one namespace, one section of it, or
+ * one key of that section. A section needs ns, a key needs section. */
+struct ch_store_scope {
+    const char *ns;
+    const char *section;
+    const char *key;
+};
+
+/* Which events ch_store_history() returns. Zero-initialise, then set what you need. */
+struct ch_history_filter {
+    struct ch_store_scope scope;
+    const char *section_prefix;   /* only sections starting with it (needs scope.ns, no section) */
+    int64_t from_rev;             /* events with revision >= from_rev; 0: from the oldest kept */
+    int64_t to_rev;               /* events with revision <= to_rev; 0: up to the newest */
+    int64_t since_ms, until_ms;   /* written at or after / at or before; 0: no bound */
+    const char *actor;            /* NULL: anyone */
+    int op;                       /* -1: both; CH_STORE_SET or CH_STORE_DELETE */
+    bool desc;                    /* newest first */
+    int64_t after_rev, after_seq; /* cursor: only events after (rev, seq) in the order asked;
+                                     after_rev 0: from the start */
+    size_t limit;                 /* at most this many events; 0: no limit */
+};
+
+/* One event as history holds it. Strings are borrowed for the call. */
+struct ch_history_event {
+    int64_t revision;
+    int64_t seq; /* its place inside the revision, from 0 */
+    int64_t ts_ms;
+    const char *actor;
+    const char *remote;
+    enum ch_store_op op;
+    const char *ns, *section, *key;
+    const char *old_value; /* compact JSON, NULL when the key was created */
+    const char *new_value; /* compact JSON, NULL for a delete */
+};
+
+/* The net change of one key between two revisions: old NULL = added, new NULL = removed. */
+struct ch_store_change {
+    const char *ns, *section, *key;
+    const char *old_value, *new_value;
+};
+
+/* The store's position: read in one snapshot. */
+struct ch_store_info {
+    int64_t revision;   /* highest committed revision */
+    int64_t compacted;  /* events of revisions <= this are gone (0: none compacted) */
+    int64_t last_ts_ms; /* time of the newest revision kept; 0 when there is none */
+};
+
+typedef enum confhub_status ch_store_event_fn(void *userdata, const struct ch_history_event *ev,
+                                              struct ch_err *err);
+typedef enum confhub_status ch_store_change_fn(void *userdata, const struct ch_store_change *c,
+                                               struct ch_err *err);
+
 struct ch_store;
 
 /* The implementation's function table; each implementation embeds struct ch_store first. */
@@ -79,6 +135,20 @@ struct ch_store_ops {
     enum confhub_status (*schema)(struct ch_store *store, int *current_out, int *latest_out,
                                   struct ch_err *err);
     enum confhub_status (*migrate)(struct ch_store *store, struct ch_err *err);
+    enum confhub_status (*info)(struct ch_store *store, struct ch_store_info *out,
+                                struct ch_err *err);
+    enum confhub_status (*history)(struct ch_store *store, const struct ch_history_filter *f,
+                                   ch_store_event_fn *fn, void *userdata,
+                                   struct ch_store_info *info_out, struct ch_err *err);
+    enum confhub_status (*state_at)(struct ch_store *store, const struct ch_store_scope *scope,
+                                    int64_t revision, ch_store_load_fn *fn, void *userdata,
+                                    struct ch_store_info *info_out, struct ch_err *err);
+    enum confhub_status (*changes)(struct ch_store *store, const struct ch_store_scope *scope,
+                                   int64_t from_rev, int64_t to_rev, ch_store_change_fn *fn,
+                                   void *userdata, struct ch_store_info *info_out,
+                                   struct ch_err *err);
+    enum confhub_status (*compact)(struct ch_store *store, int64_t upto_rev, size_t max_events,
+                                   size_t *deleted_out, struct ch_err *err);
     void (*close)(struct ch_store *store);
 };
 
@@ -91,6 +161,7 @@ struct ch_store_options {
     bool migrate;           /* apply pending migrations on open (what `serve` does) */
     bool create;            /* create the database file when it does not exist */
     const char *sqlite_vfs; /* SQLite VFS name, NULL for the default (tests inject faults) */
+    bool read_only;         /* a reader's connection: history reads only, never commit */
 };
 
 /*
@@ -123,6 +194,43 @@ enum confhub_status ch_store_schema(struct ch_store *store, int *current_out, in
 
 /* Applies every pending migration, each in its own transaction. */
 enum confhub_status ch_store_migrate(struct ch_store *store, struct ch_err *err);
+
+/* OUT: the store's revision, compaction horizon and newest timestamp. */
+enum confhub_status ch_store_info(struct ch_store *store, struct ch_store_info *out,
+                                  struct ch_err *err);
+
+/*
+ * The history reads. Each runs in one read snapshot and reports that snapshot's position in
+ * *info_out (may be NULL), so an answer and the revision it is valid at always agree. A read
+ * that needs events the compaction removed fails with CONFHUB_ECOMPACTED and err->oldest_rev
+ * set to the compaction horizon; it never answers from partial history.
+ */
+
+/* Calls fn for each event that passes f, in (revision, seq) order (reversed with f->desc).
+ * CONFHUB_ECOMPACTED when f->from_rev is at or below the horizon. */
+enum confhub_status ch_store_history(struct ch_store *store, const struct ch_history_filter *f,
+                                     ch_store_event_fn *fn, void *userdata,
+                                     struct ch_store_info *info_out, struct ch_err *err);
+
+/* Calls fn for every entry of scope as it was right after revision, in (ns, section, key)
+ * order; entries carry values only (create_rev, mod_rev and version are 0). CONFHUB_EINVAL for
+ * a revision after the store's, CONFHUB_ECOMPACTED for one below the horizon. */
+enum confhub_status ch_store_state_at(struct ch_store *store, const struct ch_store_scope *scope,
+                                      int64_t revision, ch_store_load_fn *fn, void *userdata,
+                                      struct ch_store_info *info_out, struct ch_err *err);
+
+/* Calls fn for every key of scope whose value differs between revisions from_rev and to_rev
+ * (from_rev <= to_rev), in (ns, section, key) order. Errors as for ch_store_state_at. */
+enum confhub_status ch_store_changes(struct ch_store *store, const struct ch_store_scope *scope,
+                                     int64_t from_rev, int64_t to_rev, ch_store_change_fn *fn,
+                                     void *userdata, struct ch_store_info *info_out,
+                                     struct ch_err *err);
+
+/* Moves the horizon up to upto_rev (never down, never past the store's revision) and deletes
+ * at most max_events events at or below it, in one short transaction, so writers and readers
+ * never wait long. OUT: *deleted_out, the events deleted; 0 means the horizon is clean. */
+enum confhub_status ch_store_compact(struct ch_store *store, int64_t upto_rev, size_t max_events,
+                                     size_t *deleted_out, struct ch_err *err);
 
 /* Closes the store cleanly (checkpoints the WAL where that applies). NULL is a no-op. */
 void ch_store_close(struct ch_store *store);

@@ -27,28 +27,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sqlite3.h>
-
 #include "common/alloc.h"
 #include "common/log.h"
 #include "store_migrations.h"
+#include "store_sqlite_int.h"
 
 /* How long a statement waits for another process's lock (a `confhub migrate` run). */
 #define BUSY_TIMEOUT_MS 5000
-
-/* The statements kept for the life of the store (prepared once the schema is current). */
-enum stmt_id {
-    ST_BEGIN,
-    ST_COMMIT,
-    ST_ROLLBACK,
-    ST_UPSERT_KV,
-    ST_DELETE_KV,
-    ST_INSERT_REVISION,
-    ST_INSERT_HISTORY,
-    ST_GET_REVISION,
-    ST_SET_REVISION,
-    ST_COUNT
-};
 
 /* clang-format off */
 static const char *const stmt_sql[ST_COUNT] = {
@@ -68,18 +53,12 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_GET_REVISION]   = "SELECT value FROM meta WHERE name = 'revision'",
     [ST_SET_REVISION]   = "INSERT INTO meta (name, value) VALUES ('revision', ?1)"
                           " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    [ST_INFO]           = "SELECT (SELECT value FROM meta WHERE name = 'revision'),"
+                          " (SELECT value FROM meta WHERE name = 'compacted'),"
+                          " (SELECT ts_ms FROM revisions ORDER BY revision DESC LIMIT 1)",
 };
 
 /* clang-format on */
-
-/* Owned by the writer thread, like the struct ch_store it extends. */
-struct sqlite_store {
-    struct ch_store base;          /* must be first: store.c sees only this */
-    sqlite3 *db;                   /* owned */
-    char *path;                    /* database file, for messages; owned */
-    sqlite3_stmt *stmts[ST_COUNT]; /* owned; all NULL until the schema is current */
-    bool opened;                   /* open succeeded, so close may checkpoint */
-};
 
 static const struct ch_store_ops sqlite_ops;
 
@@ -90,8 +69,8 @@ static int latest_version(void)
 
 /* Turns a failed SQLite call into a status: out of memory stays ENOMEM (STYLE B4.5), the rest
  * is a storage error. what says what failed ("cannot open database 'x'"). */
-static enum confhub_status sql_fail(struct sqlite_store *s, int rc, struct ch_err *err,
-                                    const char *what)
+enum confhub_status ch_sqlite_fail(struct sqlite_store *s, int rc, struct ch_err *err,
+                                   const char *what)
 {
     const char *why = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
     int sys = s->db ? sqlite3_system_errno(s->db) : 0;
@@ -109,7 +88,7 @@ static enum confhub_status sql_fail(struct sqlite_store *s, int rc, struct ch_er
 }
 
 /* Runs a statement that returns no rows and resets it; returns the SQLite code. */
-static int step_done(sqlite3_stmt *stmt)
+int ch_sqlite_step_done(sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
@@ -117,11 +96,11 @@ static int step_done(sqlite3_stmt *stmt)
 }
 
 /* Leaves any open transaction; safe to call when none is open. */
-static void rollback(struct sqlite_store *s)
+void ch_sqlite_rollback(struct sqlite_store *s)
 {
     if (sqlite3_get_autocommit(s->db))
         return; /* SQLite already rolled back (it does for some I/O and memory errors) */
-    int rc = s->stmts[ST_ROLLBACK] ? step_done(s->stmts[ST_ROLLBACK])
+    int rc = s->stmts[ST_ROLLBACK] ? ch_sqlite_step_done(s->stmts[ST_ROLLBACK])
                                    : sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         ch_log(CH_LOG_WARN, "store", "cannot roll back on '%s': %s (will retry)", s->path,
@@ -160,7 +139,7 @@ static enum confhub_status prepare_stmts(struct sqlite_store *s, struct ch_err *
         if (rc != SQLITE_OK) {
             char what[600];
             snprintf(what, sizeof(what), "cannot prepare statements on '%s'", s->path);
-            enum confhub_status status = sql_fail(s, rc, err, what);
+            enum confhub_status status = ch_sqlite_fail(s, rc, err, what);
             finalize_stmts(s);
             return status;
         }
@@ -194,7 +173,7 @@ static enum confhub_status apply_migration(struct sqlite_store *s, const struct 
     if (rc == SQLITE_OK)
         rc = read_user_version(s, &version);
     if (rc != SQLITE_OK) {
-        status = sql_fail(s, rc, err, what);
+        status = ch_sqlite_fail(s, rc, err, what);
         goto done;
     }
     if (version >= m->version)
@@ -211,9 +190,9 @@ static enum confhub_status apply_migration(struct sqlite_store *s, const struct 
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        status = sql_fail(s, rc, err, what);
+        status = ch_sqlite_fail(s, rc, err, what);
 done:
-    rollback(s); /* a no-op after COMMIT */
+    ch_sqlite_rollback(s); /* a no-op after COMMIT */
     return status;
 }
 
@@ -225,7 +204,7 @@ static enum confhub_status sqlite_migrate(struct ch_store *store, struct ch_err 
     int rc = read_user_version(s, &version);
 
     if (rc != SQLITE_OK)
-        return sql_fail(s, rc, err, "cannot read schema version");
+        return ch_sqlite_fail(s, rc, err, "cannot read schema version");
     status = check_not_newer(s, version, err);
     if (status != CONFHUB_OK)
         return status;
@@ -249,14 +228,14 @@ static enum confhub_status sqlite_schema(struct ch_store *store, int *current_ou
     int rc = read_user_version(s, &version);
 
     if (rc != SQLITE_OK)
-        return sql_fail(s, rc, err, "cannot read schema version");
+        return ch_sqlite_fail(s, rc, err, "cannot read schema version");
     *current_out = version;
     *latest_out = latest_version();
     return CONFHUB_OK;
 }
 
 /* Reading or writing an old schema would be wrong in ways SQL would not always catch. */
-static enum confhub_status check_current(struct sqlite_store *s, struct ch_err *err)
+enum confhub_status ch_sqlite_check_current(struct sqlite_store *s, struct ch_err *err)
 {
     int version = 0;
 
@@ -288,7 +267,7 @@ static enum confhub_status sqlite_load(struct ch_store *store, ch_store_load_fn 
                                        int64_t *revision_out, struct ch_err *err)
 {
     struct sqlite_store *s = (struct sqlite_store *)store;
-    enum confhub_status status = check_current(s, err);
+    enum confhub_status status = ch_sqlite_check_current(s, err);
     sqlite3_stmt *stmt = NULL;
     int64_t revision = 0;
     char what[600];
@@ -296,7 +275,7 @@ static enum confhub_status sqlite_load(struct ch_store *store, ch_store_load_fn 
 
     if (status != CONFHUB_OK)
         return status;
-    rollback(s); /* only does something if an earlier rollback itself failed */
+    ch_sqlite_rollback(s); /* only does something if an earlier rollback itself failed */
     snprintf(what, sizeof(what), "cannot load '%s'", s->path);
     /* One read transaction, so the entries and the revision are from the same snapshot. */
     rc = sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL);
@@ -331,17 +310,17 @@ static enum confhub_status sqlite_load(struct ch_store *store, ch_store_load_fn 
     if (rc == SQLITE_OK)
         rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
-        status = sql_fail(s, rc, err, what);
+        status = ch_sqlite_fail(s, rc, err, what);
         goto done;
     }
     *revision_out = revision;
 done:
     sqlite3_finalize(stmt);
-    rollback(s);
+    ch_sqlite_rollback(s);
     return status;
 }
 
-static int bind_text(sqlite3_stmt *stmt, int col, const char *text)
+int ch_sqlite_bind_text(sqlite3_stmt *stmt, int col, const char *text)
 {
     /* STATIC: the strings are borrowed for the call and the statement is reset before then. */
     if (!text)
@@ -385,9 +364,9 @@ static int write_revision(struct sqlite_store *s, const struct ch_store_revision
     sqlite3_stmt *stmt = s->stmts[ST_INSERT_REVISION];
     int rc = sqlite3_bind_int64(stmt, 1, r->revision);
     rc |= sqlite3_bind_int64(stmt, 2, r->ts_ms);
-    rc |= bind_text(stmt, 3, r->actor);
-    rc |= bind_text(stmt, 4, r->remote);
-    return rc == SQLITE_OK ? step_done(stmt) : rc;
+    rc |= ch_sqlite_bind_text(stmt, 3, r->actor);
+    rc |= ch_sqlite_bind_text(stmt, 4, r->remote);
+    return rc == SQLITE_OK ? ch_sqlite_step_done(stmt) : rc;
 }
 
 /* Writes one event's kv change and history row; returns the SQLite code. */
@@ -400,32 +379,32 @@ static int write_event(struct sqlite_store *s, const struct ch_store_revision *r
 
     /* Binding fails only when out of memory or on a wrong index, and the failure is recorded on
      * the connection, so the results are OR-ed and checked once per statement. */
-    rc |= bind_text(kv, 1, ev->ns);
-    rc |= bind_text(kv, 2, ev->section);
-    rc |= bind_text(kv, 3, ev->key);
+    rc |= ch_sqlite_bind_text(kv, 1, ev->ns);
+    rc |= ch_sqlite_bind_text(kv, 2, ev->section);
+    rc |= ch_sqlite_bind_text(kv, 3, ev->key);
     if (ev->op == CH_STORE_SET) {
-        rc |= bind_text(kv, 4, ev->new_value);
+        rc |= ch_sqlite_bind_text(kv, 4, ev->new_value);
         rc |= sqlite3_bind_int64(kv, 5, ev->create_rev);
         rc |= sqlite3_bind_int64(kv, 6, ev->mod_rev);
         rc |= sqlite3_bind_int64(kv, 7, ev->version);
     }
     if (rc != SQLITE_OK)
         return sqlite3_errcode(s->db);
-    rc = step_done(kv);
+    rc = ch_sqlite_step_done(kv);
     if (rc != SQLITE_OK)
         return rc;
 
     rc |= sqlite3_bind_int64(hist, 1, r->revision);
     rc |= sqlite3_bind_int64(hist, 2, (sqlite3_int64)seq);
-    rc |= bind_text(hist, 3, ev->op == CH_STORE_SET ? "set" : "delete");
-    rc |= bind_text(hist, 4, ev->ns);
-    rc |= bind_text(hist, 5, ev->section);
-    rc |= bind_text(hist, 6, ev->key);
-    rc |= bind_text(hist, 7, ev->old_value);
-    rc |= bind_text(hist, 8, ev->op == CH_STORE_SET ? ev->new_value : NULL);
+    rc |= ch_sqlite_bind_text(hist, 3, ev->op == CH_STORE_SET ? "set" : "delete");
+    rc |= ch_sqlite_bind_text(hist, 4, ev->ns);
+    rc |= ch_sqlite_bind_text(hist, 5, ev->section);
+    rc |= ch_sqlite_bind_text(hist, 6, ev->key);
+    rc |= ch_sqlite_bind_text(hist, 7, ev->old_value);
+    rc |= ch_sqlite_bind_text(hist, 8, ev->op == CH_STORE_SET ? ev->new_value : NULL);
     if (rc != SQLITE_OK)
         return sqlite3_errcode(s->db);
-    return step_done(hist);
+    return ch_sqlite_step_done(hist);
 }
 
 static enum confhub_status sqlite_commit(struct ch_store *store,
@@ -439,9 +418,11 @@ static enum confhub_status sqlite_commit(struct ch_store *store,
     char what[128];
     int rc;
 
-    status = check_current(s, err);
+    status = ch_sqlite_check_current(s, err);
     if (status != CONFHUB_OK || n_revs == 0)
         return status;
+    if (s->read_only)
+        return ch_err_set(err, CONFHUB_EINVAL, "cannot commit on '%s': opened read-only", s->path);
     status = check_batch(revs, n_revs, err);
     if (status != CONFHUB_OK)
         return status;
@@ -450,8 +431,8 @@ static enum confhub_status sqlite_commit(struct ch_store *store,
     else
         snprintf(what, sizeof(what), "cannot commit revisions %" PRId64 "-%" PRId64, first, last);
 
-    rollback(s); /* only does something if an earlier rollback itself failed */
-    rc = step_done(s->stmts[ST_BEGIN]);
+    ch_sqlite_rollback(s); /* only does something if an earlier rollback itself failed */
+    rc = ch_sqlite_step_done(s->stmts[ST_BEGIN]);
     if (rc == SQLITE_OK)
         rc = read_revision(s, &current);
     if (rc != SQLITE_OK)
@@ -471,16 +452,16 @@ static enum confhub_status sqlite_commit(struct ch_store *store,
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64(s->stmts[ST_SET_REVISION], 1, last);
     if (rc == SQLITE_OK)
-        rc = step_done(s->stmts[ST_SET_REVISION]);
+        rc = ch_sqlite_step_done(s->stmts[ST_SET_REVISION]);
     /* The one fsync of the batch happens here; if it fails, nothing of the batch is visible. */
     if (rc == SQLITE_OK)
-        rc = step_done(s->stmts[ST_COMMIT]);
+        rc = ch_sqlite_step_done(s->stmts[ST_COMMIT]);
     if (rc == SQLITE_OK)
         goto done;
 sql_error:
-    status = sql_fail(s, rc, err, what);
+    status = ch_sqlite_fail(s, rc, err, what);
 done:
-    rollback(s);
+    ch_sqlite_rollback(s);
     return status;
 }
 
@@ -491,8 +472,8 @@ static void sqlite_close(struct ch_store *store)
     if (!s)
         return;
     finalize_stmts(s);
-    if (s->db && s->opened) {
-        rollback(s);
+    if (s->db && s->opened && !s->read_only) {
+        ch_sqlite_rollback(s);
         /* Best effort: leaves a single file behind for backups; the WAL is replayed anyway. */
         int rc = sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
         if (rc != SQLITE_OK)
@@ -540,7 +521,7 @@ static enum confhub_status configure(struct sqlite_store *s, struct ch_err *err)
                           " PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY",
                           NULL, NULL, NULL);
     if (rc != SQLITE_OK)
-        status = sql_fail(s, rc, err, what);
+        status = ch_sqlite_fail(s, rc, err, what);
 done:
     sqlite3_finalize(stmt);
     return status;
@@ -568,18 +549,21 @@ enum confhub_status ch_store_sqlite_open(const char *uri, const char *path,
         goto done;
     }
     snprintf(what, sizeof(what), "cannot open database '%s'", path);
-    if (opts->create)
+    s->read_only = opts->read_only;
+    if (opts->read_only)
+        flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+    else if (opts->create)
         flags |= SQLITE_OPEN_CREATE;
     rc = sqlite3_open_v2(path, &s->db, flags, opts->sqlite_vfs);
     if (rc != SQLITE_OK) {
-        status = sql_fail(s, rc, err, what);
+        status = ch_sqlite_fail(s, rc, err, what);
         goto done;
     }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     rc = read_user_version(s, &version);
     if (rc != SQLITE_OK) {
-        status = sql_fail(s, rc, err, what);
+        status = ch_sqlite_fail(s, rc, err, what);
         goto done;
     }
     /* Checked before configure(): the journal mode is stored in the file, and a database from
@@ -589,7 +573,7 @@ enum confhub_status ch_store_sqlite_open(const char *uri, const char *path,
         status = configure(s, err);
     if (status != CONFHUB_OK)
         goto done;
-    if (opts->migrate)
+    if (opts->migrate && !opts->read_only)
         status = sqlite_migrate(&s->base, err);
     else if (version == latest_version())
         status = prepare_stmts(s, err);
@@ -609,5 +593,10 @@ static const struct ch_store_ops sqlite_ops = {
     .commit = sqlite_commit,
     .schema = sqlite_schema,
     .migrate = sqlite_migrate,
+    .info = ch_sqlite_info,
+    .history = ch_sqlite_history,
+    .state_at = ch_sqlite_state_at,
+    .changes = ch_sqlite_changes,
+    .compact = ch_sqlite_compact,
     .close = sqlite_close,
 };

@@ -361,6 +361,158 @@ void ch_watch_recent_free(struct ch_watch_recent *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* ---------------------------------------------------------------- resume from history */
+
+/* The revision being collected from history, and the batches made so far. */
+struct history_read {
+    int64_t rev, ts_ms;
+    char *actor;
+    struct ch_store_event *events; /* strings owned (ch_strdup) */
+    size_t n_events, cap_events;
+    struct ch_watch_batch **batches;
+    size_t n, cap;
+    size_t seen; /* events read */
+};
+
+static void history_drop_rev(struct history_read *h)
+{
+    for (size_t i = 0; i < h->n_events; i++) {
+        struct ch_store_event *ev = &h->events[i];
+        ch_free((char *)ev->ns);
+        ch_free((char *)ev->section);
+        ch_free((char *)ev->key);
+        ch_free((char *)ev->old_value);
+        ch_free((char *)ev->new_value);
+    }
+    h->n_events = 0;
+    ch_free(h->actor);
+    h->actor = NULL;
+    h->rev = 0;
+}
+
+/* Turns the revision collected so far into a batch. */
+static enum confhub_status history_flush_rev(struct history_read *h)
+{
+    struct ch_store_revision rev = {.revision = h->rev,
+                                    .ts_ms = h->ts_ms,
+                                    .actor = h->actor ? h->actor : "",
+                                    .remote = "",
+                                    .events = h->events,
+                                    .n_events = h->n_events};
+    struct ch_watch_batch *b;
+    if (h->n_events == 0)
+        return CONFHUB_OK;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        struct ch_watch_batch **p = ch_realloc(h->batches, cap * sizeof(*p));
+        if (!p)
+            return CONFHUB_ENOMEM;
+        h->batches = p;
+        h->cap = cap;
+    }
+    b = ch_watch_batch_new(&rev);
+    if (!b)
+        return CONFHUB_ENOMEM;
+    h->batches[h->n++] = b;
+    history_drop_rev(h);
+    return CONFHUB_OK;
+}
+
+static enum confhub_status history_event(void *userdata, const struct ch_history_event *ev,
+                                         struct ch_err *err)
+{
+    struct history_read *h = userdata;
+    struct ch_store_event *out;
+    if (h->n_events && ev->revision != h->rev && history_flush_rev(h) != CONFHUB_OK)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
+    if (h->n_events == h->cap_events) {
+        size_t cap = h->cap_events ? h->cap_events * 2 : 16;
+        struct ch_store_event *p = ch_realloc(h->events, cap * sizeof(*p));
+        if (!p)
+            return ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
+        h->events = p;
+        h->cap_events = cap;
+    }
+    if (h->n_events == 0) {
+        h->rev = ev->revision;
+        h->ts_ms = ev->ts_ms;
+        h->actor = ch_strdup(ev->actor ? ev->actor : "");
+    }
+    out = &h->events[h->n_events++];
+    memset(out, 0, sizeof(*out));
+    out->op = ev->op;
+    out->ns = ch_strdup(ev->ns);
+    out->section = ch_strdup(ev->section);
+    out->key = ch_strdup(ev->key);
+    out->old_value = ev->old_value ? ch_strdup(ev->old_value) : NULL;
+    out->new_value = ev->new_value ? ch_strdup(ev->new_value) : NULL;
+    h->seen++;
+    if (!h->actor || !out->ns || !out->section || !out->key || (ev->old_value && !out->old_value) ||
+        (ev->new_value && !out->new_value))
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
+    return CONFHUB_OK;
+}
+
+enum confhub_status ch_watch_history_read(struct ch_store *store, const struct ch_watch_filter *f,
+                                          int64_t from, int64_t to, size_t max_events,
+                                          struct ch_watch_batch ***batches, size_t *n,
+                                          int64_t *upto, struct ch_err *err)
+{
+    struct history_read h = {0};
+    struct ch_history_filter hf = {0};
+    enum confhub_status rc = CONFHUB_OK;
+
+    *batches = NULL;
+    *n = 0;
+    *upto = to;
+    if (to <= from)
+        return CONFHUB_OK;
+    hf.scope = (struct ch_store_scope){f->ns, f->section, f->key};
+    hf.section_prefix = f->prefix;
+    hf.from_rev = from + 1;
+    hf.to_rev = to;
+    hf.op = -1;
+    hf.limit = max_events ? max_events : 1;
+    rc = ch_store_history(store, &hf, history_event, &h, NULL, err);
+    if (rc == CONFHUB_OK && h.seen == hf.limit) {
+        /* The last revision may be cut short: read it again, whole, unless it is not the
+         * only one, in which case it is left for the next read. */
+        if (h.n == 0) {
+            int64_t last = h.rev;
+            history_drop_rev(&h);
+            hf.from_rev = hf.to_rev = last;
+            hf.limit = 0;
+            rc = ch_store_history(store, &hf, history_event, &h, NULL, err);
+            if (rc == CONFHUB_OK)
+                rc = history_flush_rev(&h);
+            *upto = last;
+        } else {
+            *upto = h.rev - 1;
+            history_drop_rev(&h);
+        }
+    } else if (rc == CONFHUB_OK) {
+        rc = history_flush_rev(&h);
+    }
+    if (rc == CONFHUB_ENOMEM && err->code == CONFHUB_OK)
+        ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
+    history_drop_rev(&h);
+    ch_free(h.events);
+    if (rc != CONFHUB_OK) {
+        ch_watch_batches_free(h.batches, h.n);
+        return rc;
+    }
+    *batches = h.batches;
+    *n = h.n;
+    return CONFHUB_OK;
+}
+
+void ch_watch_batches_free(struct ch_watch_batch **batches, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        ch_watch_batch_unref(batches[i]);
+    ch_free(batches);
+}
+
 /* ---------------------------------------------------------------- the hub */
 
 struct sink {

@@ -151,6 +151,25 @@ int64_t ch_watch_recent_oldest(const struct ch_watch_recent *r);
 /* Drops every reference and frees the ring. */
 void ch_watch_recent_free(struct ch_watch_recent *r);
 
+/* ---------------------------------------------------------------- resume from history */
+
+/*
+ * Reads the events of revisions (from, to] that pass filter from the store's history (a
+ * reader thread's connection), as batches: one per revision with a matching event, in order,
+ * each holding only the matching events. Reads about max_events events and stops at a
+ * revision boundary (a single larger revision is read whole).
+ * OUT: *batches, an owned array of *n owned references (free with ch_watch_batches_free);
+ * *upto: every matching event of a revision <= *upto is in the batches (== to unless the read
+ * stopped early). CONFHUB_ECOMPACTED (err->oldest_rev set) when history after from is gone.
+ */
+enum confhub_status ch_watch_history_read(struct ch_store *store, const struct ch_watch_filter *f,
+                                          int64_t from, int64_t to, size_t max_events,
+                                          struct ch_watch_batch ***batches, size_t *n,
+                                          int64_t *upto, struct ch_err *err);
+
+/* Drops each reference and frees the array. */
+void ch_watch_batches_free(struct ch_watch_batch **batches, size_t n);
+
 /* ---------------------------------------------------------------- the hub */
 
 /* Called on the writer thread, under the hub's lock, once per committed revision in order,

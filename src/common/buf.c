@@ -45,6 +45,21 @@ bool ch_buf_adds(struct ch_buf *b, const char *s)
     return ch_buf_add(b, s, strlen(s));
 }
 
+bool ch_buf_add_json_name(struct ch_buf *b, const char *name, size_t len)
+{
+    size_t start = 0;
+    ch_buf_addc(b, '"');
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] == '"' || name[i] == '\\') {
+            ch_buf_add(b, name + start, i - start);
+            ch_buf_addc(b, '\\');
+            start = i;
+        }
+    }
+    ch_buf_add(b, name + start, len - start);
+    return ch_buf_addc(b, '"');
+}
+
 void ch_buf_free(struct ch_buf *b)
 {
     ch_free(b->ptr);

@@ -25,6 +25,10 @@ bool ch_buf_add(struct ch_buf *b, const void *data, size_t len);
 bool ch_buf_addc(struct ch_buf *b, char c);
 bool ch_buf_adds(struct ch_buf *b, const char *s);
 
+/* Appends name[0..len) as a JSON string. Only for text already known to be valid UTF-8
+ * without control characters (names, actors): just the quote and the backslash are escaped. */
+bool ch_buf_add_json_name(struct ch_buf *b, const char *name, size_t len);
+
 /* Frees the content and resets b to empty. */
 void ch_buf_free(struct ch_buf *b);
 

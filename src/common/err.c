@@ -43,6 +43,7 @@ void ch_err_clear(struct ch_err *err)
 {
     memset(err, 0, sizeof(*err));
     err->mod_rev = -1;
+    err->oldest_rev = -1;
 }
 
 const char *ch_err_code_name(enum confhub_status status)

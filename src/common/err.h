@@ -19,6 +19,7 @@ struct ch_err {
     int line;                 /* 1-based position of a parse error, 0 when not a parse error */
     int column;               /* 1-based column of a parse error, 0 when unknown */
     int64_t mod_rev;          /* current mod_revision reported with CONFHUB_ECONFLICT, or -1 */
+    int64_t oldest_rev;       /* the compaction horizon reported with CONFHUB_ECOMPACTED, or -1 */
 };
 
 /* Sets err (if not NULL) to code and the printf-style message; returns code. */

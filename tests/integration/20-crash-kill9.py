@@ -3,7 +3,9 @@
 
 After every restart: every acknowledged write is present with its revision (in the history
 table, and as the key's value or an older one overwritten later), revisions are gap-free and
-increasing, and multi-key writes (a section PUT of {"a": n, "b": n}) are never half-applied.
+increasing, multi-key writes (a section PUT of {"a": n, "b": n}) are never half-applied, and
+history agrees with the current state (replaying every event gives it, and so does a read at
+the last revision).
 """
 import http.client
 import os
@@ -67,6 +69,27 @@ def check_store(db_path):
     return revs, meta, hist
 
 
+def replay_crash_ns(srv):
+    """The crash namespace rebuilt from its history events, through the API; and the last
+    revision seen."""
+    state, cursor, last = {}, None, 0
+    while True:
+        q = "/v1/history?ns=crash&order=asc&limit=1000" + ("&cursor=" + cursor if cursor else "")
+        st, _, page = srv.json("GET", q)
+        if st != 200:
+            raise AssertionError("history query failed: %s %r" % (st, page))
+        for e in page["events"]:
+            sec = state.setdefault(e["section"], {})
+            if e["op"] == "set":
+                sec[e["key"]] = e["new_value"]
+            else:
+                sec.pop(e["key"], None)
+            last = e["revision"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return {s: k for s, k in state.items() if k}, last
+
+
 def main():
     data_dir = None
     values = [0] * WRITERS
@@ -114,13 +137,20 @@ def main():
             st, _, pair = srv2.json("GET", "/v1/ns/crash/pair%d" % i)
             if st == 200 and pair["a"] != pair["b"]:
                 failures.append("round %d: pair%d half-applied after restart: %r" % (rnd, i, pair))
+        replayed, last = replay_crash_ns(srv2)
+        st, _, cur = srv2.json("GET", "/v1/ns/crash")
+        if st == 200 and replayed != cur:
+            failures.append("round %d: history replayed does not give the current state" % rnd)
+        st, _, past = srv2.json("GET", "/v1/ns/crash?revision=%d" % last)
+        if st == 200 and past != replayed:
+            failures.append("round %d: the read at revision %d disagrees with history" % (rnd, last))
         code = srv2.stop()
         if code != 0:
             failures.append("round %d: clean stop exited %s: %s" % (rnd, code, srv2.read_log()[-2000:]))
     total = sum(len(a) for a in all_acked)
     tap.ok(total > 100, "writers got acknowledgements across %d rounds (%d acked)" % (ROUNDS, total))
     tap.ok(not failures, "every acknowledged write survived %d kill -9 rounds, revisions "
-           "gap-free, nothing half-applied" % ROUNDS, "\n".join(failures[:20]))
+           "gap-free, nothing half-applied, history agrees with the state" % ROUNDS, "\n".join(failures[:20]))
     import shutil
     shutil.rmtree(data_dir, ignore_errors=True)
     tap.done()

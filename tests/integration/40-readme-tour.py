@@ -70,6 +70,12 @@ def main():
                yaml_out)
         imp = [o for c, o in outputs if c == "confhub import examples/example.toml -n staging"]
         tap.ok(imp and "24 added" in imp[0], "the TOML example imports all 24 keys", imp)
+        past = [o for c, o in outputs if "app/port?revision=1" in c]
+        tap.eq(past, ["8080"], "a read at revision 1 shows the seeded port")
+        rb = [o for c, o in outputs if "/v1/rollback" in c]
+        tap.ok(rb and '"changed_keys":1' in rb[0], "the rollback restores the port", rb)
+        _, _, port = srv.json("GET", "/v1/ns/default/app/port")
+        tap.eq(port, 8080, "and the port is 8080 again")
     tap.done()
 
 

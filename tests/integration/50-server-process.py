@@ -133,11 +133,11 @@ def test_logs():
 def test_migrations():
     d = tempfile.mkdtemp(prefix="confhub-test-")
     code, out, err = run("migrate", "up", "--data", d)
-    tap.ok(code == 0 and "schema version 0 to 1" in out, "migrate up creates and migrates", out + err)
+    tap.ok(code == 0 and "schema version 0 to 2" in out, "migrate up creates and migrates", out + err)
     code, out, err = run("migrate", "up", "--data", d)
     tap.ok(code == 0 and "up to date" in out, "migrate up again is a no-op", out + err)
     code, out, err = run("migrate", "status", "--data", d)
-    tap.ok(code == 0 and "schema version: 1" in out and "pending migrations: 0" in out,
+    tap.ok(code == 0 and "schema version: 2" in out and "pending migrations: 0" in out,
            "migrate status reports the version", out + err)
     db = sqlite3.connect(os.path.join(d, "confhub.db"))
     db.execute("PRAGMA user_version = 99")
@@ -151,6 +151,38 @@ def test_migrations():
     code, out, err = run("migrate", "status", "--data", os.path.join(d, "nope"))
     tap.ok(code == 1 and err.startswith("confhub migrate: "), "status of a missing store fails clearly",
            err)
+    shutil.rmtree(d, ignore_errors=True)
+    test_upgrade_from_schema_1()
+
+
+def test_upgrade_from_schema_1():
+    """A store written by the first release (schema 1) upgrades in place, history included."""
+    d = tempfile.mkdtemp(prefix="confhub-test-")
+    db = sqlite3.connect(os.path.join(d, "confhub.db"))
+    with open(os.path.join(chtest.ROOT, "src", "store_migrations", "sqlite", "0001_init.sql")) as f:
+        db.executescript(f.read())
+    db.executescript("""
+        PRAGMA user_version = 1;
+        INSERT INTO kv VALUES ('default', 'app', 'port', '9090', 1, 2, 2);
+        INSERT INTO revisions VALUES (1, 1700000000000, 'anonymous', ''), (2, 1700000001000, 'ops', '');
+        INSERT INTO history VALUES (1, 0, 'set', 'default', 'app', 'port', NULL, '8080'),
+                                   (2, 0, 'set', 'default', 'app', 'port', '8080', '9090');
+        UPDATE meta SET value = 2 WHERE name = 'revision';
+    """)
+    db.commit()
+    db.close()
+    code, out, err = run("migrate", "status", "--data", d)
+    tap.ok(code == 0 and "schema version: 1" in out and "pending migrations: 1" in out,
+           "a schema 1 store has one pending migration", out + err)
+    srv = chtest.Server(data_dir=d)
+    srv.start()
+    st, _, v = srv.json("GET", "/v1/ns/default/app/port?revision=1")
+    st2, _, h = srv.json("GET", "/v1/history?actor=ops")
+    srv.stop()
+    tap.ok(st == 200 and v == 8080 and st2 == 200 and len(h["events"]) == 1,
+           "serve upgrades it and its history reads work", (st, v, h))
+    code, out, err = run("migrate", "status", "--data", d)
+    tap.ok("schema version: 2" in out, "the store is at schema 2 after the upgrade", out)
     shutil.rmtree(d, ignore_errors=True)
 
 

@@ -219,11 +219,11 @@ static void test_store_open_creates_and_migrates(void **state)
     struct ch_err err = {0};
 
     assert_int_equal(ch_store_schema(store, &current, &latest, &err), CONFHUB_OK);
-    assert_int_equal(current, 1);
-    assert_int_equal(latest, 1);
+    assert_int_equal(current, 2);
+    assert_int_equal(latest, 2);
     assert_string_equal(store->uri, fx->uri);
     ch_store_close(store);
-    assert_int_equal(query_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(query_int(fx->path, "PRAGMA user_version"), 2);
     assert_int_equal(query_int(fx->path, "SELECT count(*) FROM meta WHERE name = 'revision'"), 1);
 
     /* Opening again with migrate is a no-op. */
@@ -314,6 +314,7 @@ static void test_store_commit_writes_history(void **state)
                         "3|0|1700000000003|anonymous|127.0.0.1:5555|delete|app|db|port|5432|"
                         "NULL|\n"
                         "--\n"
+                        "compacted|0|\n"
                         "revision|3|\n"
                         "--\n");
 }
@@ -438,7 +439,7 @@ static void test_store_refuses_newer_schema(void **state)
     ch_store_close(store);
     exec_sql(fx->path, "PRAGMA user_version = 7");
     snprintf(expect, sizeof(expect),
-             "database '%s' has schema version 7, newer than this confhub (knows up to 1): "
+             "database '%s' has schema version 7, newer than this confhub (knows up to 2): "
              "upgrade confhub",
              fx->path);
     for (int migrate = 0; migrate < 2; migrate++) {
@@ -464,7 +465,7 @@ static void test_store_unmigrated_db_opens_but_refuses_load_and_commit(void **st
     assert_int_equal(ch_store_open(fx->uri, &opts, &store, &err), CONFHUB_OK);
     assert_int_equal(ch_store_schema(store, &current, &latest, &err), CONFHUB_OK);
     assert_int_equal(current, 0);
-    assert_int_equal(latest, 1);
+    assert_int_equal(latest, 2);
 
     memset(&l, 0, sizeof(l));
     assert_int_equal(ch_store_load(store, collect, &l, &rev, &err), CONFHUB_EINVAL);
@@ -478,7 +479,7 @@ static void test_store_unmigrated_db_opens_but_refuses_load_and_commit(void **st
 
     assert_int_equal(ch_store_migrate(store, &err), CONFHUB_OK);
     assert_int_equal(ch_store_schema(store, &current, &latest, &err), CONFHUB_OK);
-    assert_int_equal(current, 1);
+    assert_int_equal(current, 2);
     assert_int_equal(ch_store_commit(store, &r, 1, &err), CONFHUB_OK);
     assert_int_equal(load_all(store, &l, &rev), CONFHUB_OK);
     assert_int_equal(rev, 1);
@@ -629,6 +630,188 @@ static void test_store_commit_alloc_torture(void **state)
     ch_store_close(store);
 }
 
+/* ---- history reads ------------------------------------------------------------------------ */
+
+/* "rev.seq op section/key old>new actor" per event. */
+static enum confhub_status collect_event(void *userdata, const struct ch_history_event *ev,
+                                         struct ch_err *err)
+{
+    struct loaded *l = userdata;
+    (void)err;
+    assert_true(l->n < 16);
+    snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%lld.%lld %s %s/%s %s>%s %s",
+             (long long)ev->revision, (long long)ev->seq, ev->op == CH_STORE_SET ? "set" : "delete",
+             ev->section, ev->key, ev->old_value ? ev->old_value : "-",
+             ev->new_value ? ev->new_value : "-", ev->actor);
+    return CONFHUB_OK;
+}
+
+static enum confhub_status collect_change(void *userdata, const struct ch_store_change *c,
+                                          struct ch_err *err)
+{
+    struct loaded *l = userdata;
+    (void)err;
+    assert_true(l->n < 16);
+    snprintf(l->lines[l->n++], sizeof(l->lines[0]), "%s/%s %s>%s", c->section, c->key,
+             c->old_value ? c->old_value : "-", c->new_value ? c->new_value : "-");
+    return CONFHUB_OK;
+}
+
+static void test_store_history_filters_and_orders(void **state)
+{
+    struct ch_store *store = open_ok(*state, NULL);
+    struct ch_history_filter f = {.op = -1};
+    struct ch_store_info info;
+    struct ch_err err = {0};
+    struct loaded l = {0};
+
+    commit_first(store);
+    assert_int_equal(commit_second_batch(store, &err), CONFHUB_OK);
+    assert_int_equal(ch_store_history(store, &f, collect_event, &l, &info, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 5);
+    assert_string_equal(l.lines[0], "1.0 set db/host ->\"localhost\" anonymous");
+    assert_string_equal(l.lines[4], "3.0 delete db/port 5432>- anonymous");
+    assert_int_equal(info.revision, 3);
+    assert_int_equal(info.compacted, 0);
+    assert_int_equal(info.last_ts_ms, 1700000000003);
+
+    memset(&l, 0, sizeof(l));
+    f = (struct ch_history_filter){.scope = {"app", "db", "host"}, .op = -1, .desc = true};
+    assert_int_equal(ch_store_history(store, &f, collect_event, &l, NULL, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.lines[0], "2.0 set db/host \"localhost\">\"db.internal\" anonymous");
+
+    /* A cursor continues after (2, 0) newest first; op and limit narrow it. */
+    memset(&l, 0, sizeof(l));
+    f = (struct ch_history_filter){.op = -1, .desc = true, .after_rev = 2, .after_seq = 0};
+    assert_int_equal(ch_store_history(store, &f, collect_event, &l, NULL, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.lines[0], "1.1 set db/port ->5432 anonymous");
+    memset(&l, 0, sizeof(l));
+    f = (struct ch_history_filter){.op = CH_STORE_DELETE, .limit = 1};
+    assert_int_equal(ch_store_history(store, &f, collect_event, &l, NULL, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.lines[0], "3.0 delete db/port 5432>- anonymous");
+    /* Time bounds are revision bounds. */
+    memset(&l, 0, sizeof(l));
+    f = (struct ch_history_filter){.op = -1, .since_ms = 1700000000002, .until_ms = 1700000000002};
+    assert_int_equal(ch_store_history(store, &f, collect_event, &l, NULL, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.lines[1], "2.1 set cache/ttl ->30 anonymous");
+    ch_store_close(store);
+}
+
+static void test_store_state_at_and_changes(void **state)
+{
+    struct fixture *fx = *state;
+    struct ch_store *store = open_ok(fx, NULL);
+    struct ch_store_scope all = {0}, db = {"app", "db", NULL};
+    struct ch_store_options ro = {.read_only = true};
+    struct ch_store *reader = NULL;
+    struct ch_err err = {0};
+    struct loaded l = {0};
+
+    commit_first(store);
+    assert_int_equal(commit_second_batch(store, &err), CONFHUB_OK);
+    /* A second, read-only connection sees the same history and cannot write. */
+    assert_int_equal(ch_store_open(fx->uri, &ro, &reader, &err), CONFHUB_OK);
+    assert_int_equal(ch_store_state_at(reader, &all, 1, collect, &l, NULL, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.lines[0], "app/db/host=\"localhost\" 0,0,0");
+    assert_string_equal(l.lines[1], "app/db/port=5432 0,0,0");
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ch_store_state_at(reader, &db, 3, collect, &l, NULL, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.lines[0], "app/db/host=\"db.internal\" 0,0,0");
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ch_store_state_at(reader, &all, 0, collect, &l, NULL, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 0);
+    assert_int_equal(ch_store_state_at(reader, &all, 4, collect, &l, NULL, &err), CONFHUB_EINVAL);
+    assert_non_null(strstr(err.msg, "does not exist yet"));
+
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ch_store_changes(reader, &all, 1, 3, collect_change, &l, NULL, &err),
+                     CONFHUB_OK);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.lines[0], "cache/ttl ->30");
+    assert_string_equal(l.lines[1], "db/host \"localhost\">\"db.internal\"");
+    assert_string_equal(l.lines[2], "db/port 5432>-");
+    assert_int_equal(ch_store_changes(reader, &all, 3, 1, collect_change, &l, NULL, &err),
+                     CONFHUB_EINVAL);
+    size_t deleted = 0;
+    assert_int_equal(ch_store_compact(reader, 1, 10, &deleted, &err), CONFHUB_EINVAL);
+    ch_store_close(reader);
+    ch_store_close(store);
+}
+
+static void test_store_compact_moves_horizon_in_chunks(void **state)
+{
+    struct fixture *fx = *state;
+    struct ch_store *store = open_ok(fx, NULL);
+    struct ch_store_scope all = {0};
+    struct ch_history_filter f = {.op = -1};
+    struct ch_store_info info;
+    struct ch_err err = {0};
+    struct loaded l = {0};
+    size_t deleted = 0;
+
+    commit_first(store);
+    assert_int_equal(commit_second_batch(store, &err), CONFHUB_OK);
+    /* Revisions 1 and 2 hold 4 events: two chunks of 3 and 1, then nothing. */
+    assert_int_equal(ch_store_compact(store, 2, 3, &deleted, &err), CONFHUB_OK);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(ch_store_info(store, &info, &err), CONFHUB_OK);
+    assert_int_equal(info.compacted, 2);
+    assert_int_equal(ch_store_compact(store, 2, 3, &deleted, &err), CONFHUB_OK);
+    assert_int_equal(deleted, 2); /* the last event and revision 1's row */
+    assert_int_equal(ch_store_compact(store, 2, 3, &deleted, &err), CONFHUB_OK);
+    assert_int_equal(deleted, 0);
+    /* The horizon never moves down, nor past the store's revision. */
+    assert_int_equal(ch_store_compact(store, 1, 3, &deleted, &err), CONFHUB_OK);
+    assert_int_equal(ch_store_compact(store, 99, 0, &deleted, &err), CONFHUB_OK);
+    assert_int_equal(ch_store_info(store, &info, &err), CONFHUB_OK);
+    assert_int_equal(info.compacted, 3);
+    assert_int_equal(query_int(fx->path, "SELECT count(*) FROM revisions"), 2);
+
+    /* Reads below the horizon are refused, never answered from what is left. */
+    assert_int_equal(ch_store_state_at(store, &all, 2, collect, &l, NULL, &err),
+                     CONFHUB_ECOMPACTED);
+    assert_int_equal(err.oldest_rev, 3);
+    assert_non_null(strstr(err.msg, "compacted"));
+    f.from_rev = 3;
+    assert_int_equal(ch_store_history(store, &f, collect_event, &l, NULL, &err),
+                     CONFHUB_ECOMPACTED);
+    assert_int_equal(ch_store_changes(store, &all, 1, 3, collect_change, &l, NULL, &err),
+                     CONFHUB_ECOMPACTED);
+    memset(&l, 0, sizeof(l));
+    assert_int_equal(ch_store_state_at(store, &all, 3, collect, &l, NULL, &err), CONFHUB_OK);
+    assert_int_equal(l.n, 2);
+    ch_store_close(store);
+}
+
+static void test_store_history_alloc_torture(void **state)
+{
+    struct ch_store *store = open_ok(*state, NULL);
+    struct ch_store_scope all = {0};
+    enum confhub_status status = CONFHUB_ENOMEM;
+    long n;
+
+    commit_first(store);
+    for (n = 0; status != CONFHUB_OK; n++) {
+        struct ch_err err = {0};
+        struct loaded l = {0};
+        ch_alloc_fail_after(n);
+        status = ch_store_state_at(store, &all, 0, collect, &l, NULL, &err);
+        if (status == CONFHUB_OK)
+            status = ch_store_changes(store, &all, 0, 1, collect_change, &l, NULL, &err);
+        ch_alloc_fail_after(-1);
+        if (status != CONFHUB_OK && status != CONFHUB_ENOMEM && status != CONFHUB_EIO)
+            fail_msg("n=%ld: status %d: %s", n, status, err.msg);
+    }
+    assert_true(n > 1);
+    ch_store_close(store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +838,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_store_open_alloc_torture, setup, teardown),
         cmocka_unit_test_setup_teardown(test_store_commit_alloc_torture, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_history_filters_and_orders, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_state_at_and_changes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_compact_moves_horizon_in_chunks, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_store_history_alloc_torture, setup, teardown),
     };
 
     /* Must happen before SQLite initialises itself, that is, before any other SQLite call. */
