@@ -559,7 +559,12 @@ static void ws_deliver(struct ws_watch *ww, struct ch_watch_batch *b)
             struct ws_watch *x = H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, l);
             ws_send_error(c, x->id, err.code, &err, 0);
         }
-        ws_close_conn(c, WS_CLOSE_POLICY, "slow consumer");
+        /* The close frame overtakes queued messages (wslay sends control frames first), so
+         * its reason says it all. */
+        ws_close_conn(c, WS_CLOSE_POLICY,
+                      rc == CONFHUB_OK
+                          ? "slow consumer: resume from the last revision you received"
+                          : "out of memory: resume from the last revision you received");
         return;
     }
     o = ch_calloc(1, sizeof(*o));
@@ -1359,7 +1364,6 @@ static enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, i
         return rc;
     }
     h2o_linklist_insert(&wl->sse_streams, &s->stream_link);
-    watcher_link(&s->w);
     s->gen.proceed = sse_proceed;
     s->gen.stop = sse_stop;
     s->req->res.status = 200;
@@ -1373,15 +1377,12 @@ static enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, i
                           "X-Confhub-Revision", h2o_strdup(&s->req->pool, rev, SIZE_MAX).base,
                           strlen(rev));
     h2o_start_response(s->req, &s->gen);
-    /* The first bytes: a comment naming the start, so clients see the stream is open. */
-    if (!s->sending && !s->q_n && !s->overflow) {
-        size_t len =
-            (size_t)snprintf(s->buf, SSE_BUF_BYTES, ": watching from revision %" PRId64 "\n\n",
-                             start >= 0 ? start : s->w.rev);
-        sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
-    } else {
-        sse_pump(s);
-    }
+    /* The first bytes: a comment naming the start, so clients see the stream is open. Then
+     * the catch-up, which waits for h2o to take these bytes. */
+    size_t len = (size_t)snprintf(
+        s->buf, SSE_BUF_BYTES, "retry: 1000\n: watching from revision %" PRId64 "\n\n", s->w.rev);
+    sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
+    watcher_link(&s->w);
     resp->pending = true;
     return CONFHUB_OK;
 }
