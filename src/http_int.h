@@ -35,6 +35,7 @@ struct http_loop {
     h2o_multithread_receiver_t deferred_done; /* finished writes and history reads */
     h2o_multithread_receiver_t control;       /* stop-listening and exit requests */
     pthread_t thread;
+    struct watch_loop *watch; /* the change feed on this loop (http_watch.c) */
 };
 
 struct ch_http_server {
@@ -162,5 +163,19 @@ enum confhub_status ch_http_export_format(struct ch_req *req, enum ch_format *ou
  * "section", "key", "namespaces" or "export". */
 enum confhub_status ch_http_read_at(struct ch_req *req, const char *what, struct ch_resp *resp,
                                     struct ch_err *err);
+
+/* The change feed's transports (http_watch.c). */
+route_fn ch_api_watch, ch_api_ws_echo;
+
+/* Sets up the loop's watchers and joins the watch hub; on the loop's thread, before it
+ * serves. Returns false when out of memory. */
+bool ch_http_watch_loop_init(struct http_loop *loop);
+
+/* The server is stopping: closes the loop's WebSockets (1001), ends its SSE streams and
+ * answers its long-polls. */
+void ch_http_watch_loop_stop(struct http_loop *loop);
+
+/* Frees the loop's watch state, after its last turns (the writer has stopped). */
+void ch_http_watch_loop_free(struct http_loop *loop);
 
 #endif

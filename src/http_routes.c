@@ -59,6 +59,8 @@ static const struct route routes[] = {
     {"GET",    "/v1/ns/{ns}/{section}/{key}",      ch_api_get_key,         RT_READ,           false},
     {"PUT",    "/v1/ns/{ns}/{section}/{key}",      ch_api_put_key,         RT_WRITE,          true},
     {"DELETE", "/v1/ns/{ns}/{section}/{key}",      ch_api_delete_key,      RT_WRITE,          false},
+    {"GET",    "/v1/watch",                        ch_api_watch,           0,                 false},
+    {"GET",    "/v1/debug/ws-echo",                ch_api_ws_echo,         0,                 false},
 };
 
 /* clang-format on */

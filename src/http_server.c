@@ -290,6 +290,11 @@ static void setup_loop(struct http_loop *loop)
     loop->queue = h2o_multithread_create_queue(loop->loop);
     h2o_multithread_register_receiver(loop->queue, &loop->deferred_done, on_deferred_done);
     h2o_multithread_register_receiver(loop->queue, &loop->control, on_control);
+    if (!ch_http_watch_loop_init(loop)) {
+        ch_log(CH_LOG_ERROR, "http", "cannot set up watchers on loop %u: out of memory",
+               loop->index);
+        abort(); /* at start-up, before anything is served */
+    }
     loop->listener =
         h2o_evloop_socket_create(loop->loop, loop->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
     loop->listen_fd = -1; /* the socket owns it now */
@@ -311,12 +316,14 @@ static void *loop_main(void *arg)
         h2o_socket_close(loop->listener);
         loop->listener = NULL;
     }
+    ch_http_watch_loop_stop(loop);
     /* Ask idle keep-alive connections to close, and give them a few turns to do it. */
     h2o_context_request_shutdown(&loop->ctx);
     for (int i = 0; i < 10 && atomic_load(&loop->server->connections) > 0; i++)
         h2o_evloop_run(loop->loop, 10);
     for (int i = 0; i < 3; i++)
         h2o_evloop_run(loop->loop, 0); /* run what closing connections left behind */
+    ch_http_watch_loop_free(loop);
     return NULL;
 }
 

@@ -18,6 +18,7 @@
 #include "model.h"
 #include "reader.h"
 #include "service.h"
+#include "watch.h"
 
 struct ch_http_config {
     const char *listen;       /* "127.0.0.1:8080", "[::1]:8080" or ":8080" */
@@ -25,6 +26,8 @@ struct ch_http_config {
     const char *access_log;   /* NULL: off; "-": stdout; else a file path (appended) */
     const char *store_name;   /* "sqlite", for GET /v1/status */
     struct ch_reader *reader; /* history readers (borrowed); NULL: history routes answer 503 */
+    struct ch_watch_hub *watch_hub; /* the change feed (borrowed), or NULL for none */
+    bool ws_echo;                   /* serve the WebSocket echo endpoint (conformance tests) */
 };
 
 struct ch_http_server;

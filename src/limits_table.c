@@ -15,6 +15,13 @@ const struct ch_limit_row ch_limit_rows[] = {
     {"max-json-depth",   offsetof(struct ch_limits, max_json_depth),  64,         2,    1000,          "levels",      "deepest nesting of a document or value"},
     {"max-connections",  offsetof(struct ch_limits, max_connections), 10000,      1,    1000000,       "connections", "open client connections"},
     {"max-txn-ops",      offsetof(struct ch_limits, max_txn_ops),     1024,            1,    1000000,       "operations",  "conditions and operations in one transaction"},
+    {"watch-queue",      offsetof(struct ch_limits, watch_queue),     1024,       1,    1000000,       "frames",      "events queued to one watcher or WebSocket before it is closed as too slow"},
+    {"watch-cache-revisions", offsetof(struct ch_limits, watch_cache_revisions), 4096, 0, 10000000, "revisions", "recent revisions each event loop keeps in memory for resuming watchers"},
+    {"watch-cache-bytes", offsetof(struct ch_limits, watch_cache_bytes), 64 << 20, 0, 1u << 31,     "bytes",       "memory those recent revisions may use, per event loop"},
+    {"watch-progress-interval", offsetof(struct ch_limits, watch_progress_interval), 10, 1, 3600,  "seconds",     "progress notification to a watcher idle that long"},
+    {"max-watch-wait",   offsetof(struct ch_limits, max_watch_wait),  300,        0,    3600,          "seconds",     "longest wait= of a long-poll watch"},
+    {"max-watches-per-connection", offsetof(struct ch_limits, max_watches_per_conn), 64, 1, 100000, "watches",     "watches on one WebSocket connection"},
+    {"max-ws-message-bytes", offsetof(struct ch_limits, max_ws_message_bytes), 1 << 20, 125, 1u << 30, "bytes",    "largest WebSocket message a client may send"},
 };
 
 /* clang-format on */

@@ -23,6 +23,14 @@ struct ch_limits {
     size_t max_json_depth;  /* nesting depth of a value or document */
     size_t max_connections; /* open client connections, whole server */
     size_t max_txn_ops;     /* conditions and operations in one transaction */
+    /* The change feed (docs/watch.md). */
+    size_t watch_queue;             /* frames queued to one watcher (WebSocket: connection) */
+    size_t watch_cache_revisions;   /* recent revisions each loop keeps for resume */
+    size_t watch_cache_bytes;       /* bytes of those revisions, per loop */
+    size_t watch_progress_interval; /* seconds between progress frames to an idle watcher */
+    size_t max_watch_wait;          /* seconds a long-poll may be held */
+    size_t max_watches_per_conn;    /* watches on one WebSocket connection */
+    size_t max_ws_message_bytes;    /* one message received over a WebSocket */
 };
 
 struct ch_limit_row {

@@ -34,6 +34,7 @@
 #include "service.h"
 #include "store.h"
 #include "txn.h"
+#include "watch.h"
 
 #define DEFAULT_LISTEN  "127.0.0.1:8080"
 #define DEFAULT_DATA    "./data"
@@ -52,6 +53,7 @@ struct serve_opts {
     int64_t retention_ms;   /* --history-retention; 0: keep forever */
     int64_t keep_revisions; /* --history-keep-revisions; 0: no count limit */
     bool print_routes;
+    bool ws_echo;
     struct ch_limits limits;
 };
 
@@ -82,6 +84,8 @@ static void serve_usage(FILE *out)
                  "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
                  "  --no-access-log        turn the access log off\n"
                  "  --routes               print the route table and exit\n"
+                 "  --enable-ws-echo       serve GET /v1/debug/ws-echo, a WebSocket echo for\n"
+                 "                         the RFC 6455 conformance suite (off by default)\n"
                  "  -h, --help             this help\n"
                  "\n"
                  "limits (GET /v1/limits lists them with their values):\n");
@@ -192,6 +196,7 @@ enum {
     OPT_ACCESS_LOG,
     OPT_NO_ACCESS_LOG,
     OPT_ROUTES,
+    OPT_WS_ECHO,
     OPT_RETENTION,
     OPT_KEEP_REVISIONS,
     OPT_HELP,
@@ -216,6 +221,7 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
         {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
         {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
         {"routes", no_argument, NULL, OPT_ROUTES},
+        {"enable-ws-echo", no_argument, NULL, OPT_WS_ECHO},
         {"help", no_argument, NULL, OPT_HELP},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
@@ -308,6 +314,9 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
         case OPT_ROUTES:
             o->print_routes = true;
             break;
+        case OPT_WS_ECHO:
+            o->ws_echo = true;
+            break;
         case 'h':
         case OPT_HELP:
             serve_usage(stdout);
@@ -358,6 +367,7 @@ int ch_server_serve_main(int argc, char **argv)
     struct ch_model *model = NULL;
     struct ch_service *svc = NULL;
     struct ch_http_server *http = NULL;
+    struct ch_watch_hub *hub = NULL;
     struct ch_reader *reader = NULL;
     struct ch_err err;
     char uri[4096];
@@ -387,8 +397,10 @@ int ch_server_serve_main(int argc, char **argv)
     if (store_uri(o.store_uri, o.data_dir, uri, sizeof(uri), &err) != CONFHUB_OK ||
         ch_store_open(uri, &sopts, &store, &err) != CONFHUB_OK ||
         ch_model_new(o.threads, &model, &err) != CONFHUB_OK ||
-        ch_service_new(store, model, &o.limits, &svc, &err) != CONFHUB_OK)
+        ch_service_new(store, model, &o.limits, &svc, &err) != CONFHUB_OK ||
+        ch_watch_hub_new(&hub, &err) != CONFHUB_OK)
         goto done;
+    ch_service_on_commit(svc, ch_watch_hub_publish, hub);
     ch_service_set_retention(svc, o.retention_ms, o.keep_revisions);
     if (ch_service_start(svc, &err) != CONFHUB_OK ||
         ch_reader_start(uri, HISTORY_READERS, &reader, &err) != CONFHUB_OK)
@@ -404,7 +416,10 @@ int ch_server_serve_main(int argc, char **argv)
                                 .threads = o.threads,
                                 .access_log = o.access_log,
                                 .store_name = store->ops->name,
+                                .watch_hub = hub,
+                                .ws_echo = o.ws_echo,
                                 .reader = reader};
+
     if (ch_http_server_new(&hc, svc, model, &o.limits, &http, &err) != CONFHUB_OK ||
         ch_http_server_start(http, &err) != CONFHUB_OK)
         goto done;
@@ -426,6 +441,7 @@ done:
     ch_http_server_free(http);
     ch_reader_free(reader);
     ch_service_free(svc);
+    ch_watch_hub_free(hub);
     ch_store_close(store);
     ch_model_free(model);
     if (exit_code == 0)

@@ -45,6 +45,8 @@ struct ch_service {
     pthread_cond_t wake;
     struct ch_write *head, *tail;
     bool stopping;
+    ch_service_commit_fn *on_commit; /* the change feed, or NULL; set before start */
+    void *on_commit_data;
 };
 
 /* Everything one group commit collects for the store; freed after it. */
@@ -443,6 +445,8 @@ static void process_batch(struct ch_service *svc, struct ch_write *list)
            n_writes, b.n_revs, b.n_events, (long long)(t1 - t0), (long long)(t2 - t1));
     if (rc == CONFHUB_OK) {
         ch_model_batch_commit(svc->model);
+        if (svc->on_commit && b.n_revs > 0)
+            svc->on_commit(svc->on_commit_data, b.revs, b.n_revs);
     } else {
         ch_model_batch_abort(svc->model);
         fail_all(list, CONFHUB_EUNAVAIL, err.msg);
@@ -632,6 +636,12 @@ enum confhub_status ch_service_new(struct ch_store *store, struct ch_model *mode
     pthread_cond_init(&svc->wake, NULL);
     *out = svc;
     return CONFHUB_OK;
+}
+
+void ch_service_on_commit(struct ch_service *svc, ch_service_commit_fn *fn, void *userdata)
+{
+    svc->on_commit = fn;
+    svc->on_commit_data = userdata;
 }
 
 void ch_service_set_retention(struct ch_service *svc, int64_t retention_ms, int64_t keep_revisions)

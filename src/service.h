@@ -101,6 +101,16 @@ enum confhub_status ch_service_new(struct ch_store *store, struct ch_model *mode
                                    const struct ch_limits *limits, struct ch_service **out,
                                    struct ch_err *err);
 
+/* Called on the writer thread after each group commit that made revisions, once they are
+ * durable and published and BEFORE any write of the batch is acknowledged, with the batch's
+ * revisions in order (borrowed for the call). So a client that sees its write acknowledged
+ * and then watches from that revision cannot miss it. It must not block. */
+typedef void ch_service_commit_fn(void *userdata, const struct ch_store_revision *revs,
+                                  size_t n_revs);
+
+/* Sets the commit hook (the change feed). Call before ch_service_start. */
+void ch_service_on_commit(struct ch_service *svc, ch_service_commit_fn *fn, void *userdata);
+
 /* History retention, set before ch_service_start(): events older than retention_ms (0: no
  * age limit) and events outside the newest keep_revisions revisions (0: no count limit) are
  * compacted away in the background, a small batch at a time, between group commits. */

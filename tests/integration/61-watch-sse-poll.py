@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Watch over SSE and long-poll (GET /v1/watch): event stream format, Last-Event-ID resume,
+progress heartbeats, long-poll answers (at once, held, empty with the current revision), and
+clear errors for bad requests."""
+import http.client
+import json
+import os
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import chtest  # noqa: E402
+
+tap = chtest.Tap()
+
+
+def put(srv, path, value):
+    req = urllib.request.Request(srv.url + path, data=json.dumps(value).encode(), method="PUT")
+    return json.loads(urllib.request.urlopen(req).read())
+
+
+def sse_messages(resp, n):
+    """Reads n SSE messages (dicts of field -> value, comments under ':')."""
+    out, cur = [], {}
+    while len(out) < n:
+        line = resp.readline().decode()
+        if line == "":
+            break
+        line = line.rstrip("\n")
+        if line == "":
+            if cur:
+                out.append(cur)
+            cur = {}
+            continue
+        if line.startswith(":"):
+            cur.setdefault(":", []).append(line[1:].strip())
+            continue
+        k, _, v = line.partition(": ")
+        cur[k] = v
+    return out
+
+
+with chtest.Server(args=["--watch-progress-interval", "1"]) as srv:
+    for i in range(3):
+        put(srv, "/v1/ns/default/app/k%d" % i, i)
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    c.request("GET", "/v1/watch?ns=default&section=app&start_revision=1", headers={"Accept": "text/event-stream"})
+    r = c.getresponse()
+    tap.eq((r.status, r.getheader("content-type")), (200, "text/event-stream"), "SSE answers text/event-stream")
+    msgs = [m for m in sse_messages(r, 3) if m.get("event") == "change"]
+    while len(msgs) < 2:
+        msgs += [m for m in sse_messages(r, 1) if m.get("event") == "change"]
+    tap.eq([m["id"] for m in msgs], ["2", "3"], "SSE replays the revisions after start_revision, id = revision")
+    d = json.loads(msgs[0]["data"])
+    tap.eq((d["revision"], d["events"][0]["key"], d["events"][0]["new_value"]), (2, "k1", 1), "SSE data is the revision's events")
+    threading.Timer(0.3, put, (srv, "/v1/ns/default/app/k9", 9)).start()
+    m = [x for x in sse_messages(r, 1)]
+    while not any(x.get("event") == "change" for x in m):
+        m = sse_messages(r, 1)
+    tap.eq(m[0]["id"], "4", "SSE delivers live changes")
+    m = sse_messages(r, 1)[0]
+    tap.ok(m.get("event") == "progress" and ":" in m and m["id"] == "4", "idle SSE gets a heartbeat comment and a progress event", m)
+    c.close()
+
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    c.request("GET", "/v1/watch?ns=default", headers={"Accept": "text/event-stream", "Last-Event-ID": "3"})
+    r = c.getresponse()
+    m = [x for x in sse_messages(r, 2) if x.get("event") == "change"]
+    tap.eq([x["id"] for x in m], ["4"], "Last-Event-ID resumes after that revision")
+    c.close()
+
+    s, h, body = srv.json("GET", "/v1/watch?ns=default&start_revision=2")
+    tap.eq((s, body["revision"], [e["revision"] for e in body["events"]]), (200, 4, [3, 4]), "long-poll with events after start answers at once")
+    t0 = time.monotonic()
+    threading.Timer(0.3, put, (srv, "/v1/ns/default/app/k5", 5)).start()
+    s, h, body = srv.json("GET", "/v1/watch?ns=default&start_revision=4&wait=30s")
+    tap.eq((s, [e["key"] for e in body["events"]], body["revision"]), (200, ["k5"], 5), "long-poll holds until a change arrives")
+    s, h, body = srv.json("GET", "/v1/watch?ns=default&start_revision=5&wait=200ms")
+    tap.eq((s, body), (200, {"revision": 5, "events": []}), "long-poll with nothing new answers an empty list and the current revision")
+    s, h, body = srv.json("GET", "/v1/watch?ns=default&section=other&start_revision=0")
+    tap.eq(body, {"revision": 5, "events": []}, "no matching events: empty list, the revision covered")
+
+    for q, code, what in [("", 400, "no namespace"), ("ns=nope", 404, "unknown namespace"),
+                          ("ns=default&start_revision=x", 400, "bad start_revision"),
+                          ("ns=default&wait=3h", 400, "wait over max-watch-wait"),
+                          ("ns=default&wait=soon", 400, "bad wait"),
+                          ("ns=default&key=k", 400, "key without section"),
+                          ("ns=a%2Fb", 400, "bad namespace name")]:
+        s, h, body = srv.json("GET", "/v1/watch?" + q)
+        tap.ok(s == code and "error" in body, "%s: %d with an error body" % (what, code), (s, body))
+    s, h, body = srv.json("GET", "/v1/watch?ns=nope&start_revision=0")
+    tap.eq((s, body), (200, {"revision": 5, "events": []}), "an unknown namespace may be watched from a revision")
+    s, h, body = srv.json("GET", "/v1/debug/ws-echo")
+    tap.eq(s, 404, "the echo endpoint is off by default")
+tap.done()
