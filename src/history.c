@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/num.h"
 #include "common/timeutil.h"
 
 static void add_int(struct ch_buf *b, int64_t v)
@@ -55,18 +56,10 @@ struct page {
     bool more;                  /* the store had an event past the page */
 };
 
-static enum confhub_status page_event(void *userdata, const struct ch_history_event *ev,
-                                      struct ch_err *err)
+void ch_history_event_json(struct ch_buf *b, const struct ch_history_event *ev)
 {
-    struct page *p = userdata;
-    struct ch_buf *b = p->out;
     char ts[32];
-
-    if (p->n == p->limit) {
-        p->more = true; /* the one extra row asked for: there is a next page */
-        return CONFHUB_OK;
-    }
-    ch_buf_adds(b, p->n++ ? ",{\"revision\":" : "{\"revision\":");
+    ch_buf_adds(b, "{\"revision\":");
     add_int(b, ev->revision);
     ch_buf_adds(b, ",\"timestamp\":\"");
     ch_buf_adds(b, ch_time_format_ms(ev->ts_ms, ts, sizeof(ts)));
@@ -83,9 +76,23 @@ static enum confhub_status page_event(void *userdata, const struct ch_history_ev
     if (ev->new_value)
         add_raw_member(b, "new_value", ev->new_value);
     ch_buf_addc(b, '}');
+}
+
+static enum confhub_status page_event(void *userdata, const struct ch_history_event *ev,
+                                      struct ch_err *err)
+{
+    struct page *p = userdata;
+
+    if (p->n == p->limit) {
+        p->more = true; /* the one extra row asked for: there is a next page */
+        return CONFHUB_OK;
+    }
+    if (p->n++)
+        ch_buf_addc(p->out, ',');
+    ch_history_event_json(p->out, ev);
     p->last_rev = ev->revision;
     p->last_seq = ev->seq;
-    return b->failed ? oom(err) : CONFHUB_OK;
+    return p->out->failed ? oom(err) : CONFHUB_OK;
 }
 
 enum confhub_status ch_history_page_json(struct ch_store *store, const struct ch_history_filter *f,
@@ -115,26 +122,12 @@ enum confhub_status ch_history_page_json(struct ch_store *store, const struct ch
     return out->failed ? oom(err) : CONFHUB_OK;
 }
 
-static bool parse_i64(const char *s, size_t len, int64_t *out)
-{
-    int64_t v = 0;
-    if (len == 0 || len > 18)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
 enum confhub_status ch_history_cursor_parse(const char *text, size_t len, int64_t *rev_out,
                                             int64_t *seq_out, struct ch_err *err)
 {
     const char *dot = memchr(text, '.', len);
-    if (!dot || !parse_i64(text, (size_t)(dot - text), rev_out) ||
-        !parse_i64(dot + 1, len - (size_t)(dot - text) - 1, seq_out) || *rev_out < 1)
+    if (!dot || !ch_num_parse(text, (size_t)(dot - text), rev_out) ||
+        !ch_num_parse(dot + 1, len - (size_t)(dot - text) - 1, seq_out) || *rev_out < 1)
         return ch_err_set(err, CONFHUB_EINVAL,
                           "cursor '%.*s' is not one this server gave out: pass next_cursor "
                           "unchanged",

@@ -22,6 +22,11 @@
 #define CH_HISTORY_MAX_LIMIT     1000
 #define CH_HISTORY_DEFAULT_LIMIT 100
 
+/* Appends one event as the API shows it everywhere (history pages, watch frames):
+ * {"revision","timestamp","actor","remote","op","ns","section","key","old_value","new_value"},
+ * leaving out old_value for a key created and new_value for a delete. */
+void ch_history_event_json(struct ch_buf *b, const struct ch_history_event *ev);
+
 /* Appends {"events":[...],"next_cursor":"..."|null,"revision":R} for filter f to out.
  * f->limit is the page size (1..CH_HISTORY_MAX_LIMIT). */
 enum confhub_status ch_history_page_json(struct ch_store *store, const struct ch_history_filter *f,

@@ -16,6 +16,7 @@
 #include "common/alloc.h"
 #include "common/json_util.h"
 #include "common/names.h"
+#include "common/num.h"
 #include "common/timeutil.h"
 #include "formats/format.h"
 #include "history.h"
@@ -239,19 +240,12 @@ static enum confhub_status query_number(struct ch_req *req, const char *name, in
 {
     const char *v;
     size_t len;
-    int64_t r = 0;
     if (present)
         *present = false;
     if (!ch_http_query_get(req, name, &v, &len))
         return CONFHUB_OK;
-    if (len == 0 || len > 18)
+    if (!ch_num_parse(v, len, out))
         goto bad;
-    for (size_t i = 0; i < len; i++) {
-        if (v[i] < '0' || v[i] > '9')
-            goto bad;
-        r = r * 10 + (v[i] - '0');
-    }
-    *out = r;
     if (present)
         *present = true;
     return CONFHUB_OK;

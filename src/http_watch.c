@@ -36,6 +36,7 @@
 #include "common/json_util.h"
 #include "common/log.h"
 #include "common/names.h"
+#include "common/num.h"
 #include "common/timeutil.h"
 #include "http_int.h"
 #include "watch.h"
@@ -212,21 +213,6 @@ static char *error_json(const char *id, enum confhub_status code, const struct c
     json_decref(idv);
     json_decref(inner);
     return text;
-}
-
-/* Parses a revision ("12"); false when it is not a non-negative integer. */
-static bool parse_rev(const char *s, size_t len, int64_t *out)
-{
-    int64_t v = 0;
-    if (len == 0 || len > 18)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return true;
 }
 
 /* ---------------------------------------------------------------- the loop's feed */
@@ -1307,12 +1293,12 @@ static enum confhub_status parse_query(struct ch_req *req, struct watcher *w, in
             return ch_err_set(err, CONFHUB_EINVAL, "query parameter %s: %s", names[i], err->msg);
     }
     *start = -1;
-    if (ch_http_query_get(req, "start_revision", &v, &len) && !parse_rev(v, len, start))
+    if (ch_http_query_get(req, "start_revision", &v, &len) && !ch_num_parse(v, len, start))
         return ch_err_set(err, CONFHUB_EINVAL, "start_revision must be an integer >= 0");
     if (*start < 0) {
         ssize_t i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("last-event-id"), -1);
-        if (i >= 0 && !parse_rev(req->h2o->headers.entries[i].value.base,
-                                 req->h2o->headers.entries[i].value.len, start))
+        if (i >= 0 && !ch_num_parse(req->h2o->headers.entries[i].value.base,
+                                    req->h2o->headers.entries[i].value.len, start))
             return ch_err_set(err, CONFHUB_EINVAL, "Last-Event-ID must be a revision");
     }
     *wait_ms = -1;

@@ -20,57 +20,27 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "common/timeutil.h"
+#include "history.h"
 
 /* ---------------------------------------------------------------- batches */
 
-/* Appends s as a JSON string. Names are valid UTF-8; control characters are escaped. */
-static void add_json_string(struct ch_buf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-    ch_buf_addc(b, '"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        ch_buf_add(b, run, (size_t)(s - run));
-        run = s + 1;
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            ch_buf_add(b, esc, 2);
-        } else {
-            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            ch_buf_add(b, esc, 6);
-        }
-    }
-    ch_buf_add(b, run, (size_t)(s - run));
-    ch_buf_addc(b, '"');
-}
-
-/* Appends one event's JSON (see watch.h for the shape). */
-static void add_event_json(struct ch_buf *b, const struct ch_store_revision *rev, const char *stamp,
+/* Appends one event's JSON: the same shape as a history event (history.h). */
+static void add_event_json(struct ch_buf *b, const struct ch_store_revision *rev,
                            const struct ch_store_event *ev)
 {
-    char num[32];
-    snprintf(num, sizeof(num), "%" PRId64, rev->revision);
-    ch_buf_adds(b, "{\"revision\":");
-    ch_buf_adds(b, num);
-    ch_buf_adds(b, ",\"timestamp\":\"");
-    ch_buf_adds(b, stamp);
-    ch_buf_adds(b, "\",\"actor\":");
-    add_json_string(b, rev->actor ? rev->actor : "");
-    ch_buf_adds(b,
-                ev->op == CH_STORE_SET ? ",\"op\":\"set\",\"ns\":" : ",\"op\":\"delete\",\"ns\":");
-    add_json_string(b, ev->ns);
-    ch_buf_adds(b, ",\"section\":");
-    add_json_string(b, ev->section);
-    ch_buf_adds(b, ",\"key\":");
-    add_json_string(b, ev->key);
-    ch_buf_adds(b, ",\"old_value\":");
-    ch_buf_adds(b, ev->old_value ? ev->old_value : "null");
-    ch_buf_adds(b, ",\"new_value\":");
-    ch_buf_adds(b, ev->op == CH_STORE_SET && ev->new_value ? ev->new_value : "null");
-    ch_buf_addc(b, '}');
+    struct ch_history_event hev = {
+        .revision = rev->revision,
+        .ts_ms = rev->ts_ms,
+        .actor = rev->actor ? rev->actor : "",
+        .remote = rev->remote ? rev->remote : "",
+        .op = ev->op,
+        .ns = ev->ns,
+        .section = ev->section,
+        .key = ev->key,
+        .old_value = ev->old_value,
+        .new_value = ev->op == CH_STORE_SET ? ev->new_value : NULL,
+    };
+    ch_history_event_json(b, &hev);
 }
 
 struct ch_watch_batch *ch_watch_batch_new(const struct ch_store_revision *rev)
@@ -79,17 +49,16 @@ struct ch_watch_batch *ch_watch_batch_new(const struct ch_store_revision *rev)
     struct ch_watch_batch *b = NULL;
     struct ch_watch_event *events;
     size_t *ends = NULL, names = 0, size;
-    char stamp[32], *p;
+    char *p;
 
     ends = ch_calloc(rev->n_events ? rev->n_events : 1, sizeof(*ends));
     if (!ends)
         goto done;
-    ch_time_format_ms(rev->ts_ms, stamp, sizeof(stamp));
     for (size_t i = 0; i < rev->n_events; i++) {
         const struct ch_store_event *ev = &rev->events[i];
         if (i)
             ch_buf_addc(&text, ',');
-        add_event_json(&text, rev, stamp, ev);
+        add_event_json(&text, rev, ev);
         ends[i] = text.len;
         names += strlen(ev->ns) + strlen(ev->section) + strlen(ev->key) + 3;
     }
@@ -366,7 +335,7 @@ void ch_watch_recent_free(struct ch_watch_recent *r)
 /* The revision being collected from history, and the batches made so far. */
 struct history_read {
     int64_t rev, ts_ms;
-    char *actor;
+    char *actor, *remote;
     struct ch_store_event *events; /* strings owned (ch_strdup) */
     size_t n_events, cap_events;
     struct ch_watch_batch **batches;
@@ -386,7 +355,8 @@ static void history_drop_rev(struct history_read *h)
     }
     h->n_events = 0;
     ch_free(h->actor);
-    h->actor = NULL;
+    ch_free(h->remote);
+    h->actor = h->remote = NULL;
     h->rev = 0;
 }
 
@@ -396,7 +366,7 @@ static enum confhub_status history_flush_rev(struct history_read *h)
     struct ch_store_revision rev = {.revision = h->rev,
                                     .ts_ms = h->ts_ms,
                                     .actor = h->actor ? h->actor : "",
-                                    .remote = "",
+                                    .remote = h->remote ? h->remote : "",
                                     .events = h->events,
                                     .n_events = h->n_events};
     struct ch_watch_batch *b;
@@ -437,6 +407,7 @@ static enum confhub_status history_event(void *userdata, const struct ch_history
         h->rev = ev->revision;
         h->ts_ms = ev->ts_ms;
         h->actor = ch_strdup(ev->actor ? ev->actor : "");
+        h->remote = ch_strdup(ev->remote ? ev->remote : "");
     }
     out = &h->events[h->n_events++];
     memset(out, 0, sizeof(*out));
@@ -447,8 +418,8 @@ static enum confhub_status history_event(void *userdata, const struct ch_history
     out->old_value = ev->old_value ? ch_strdup(ev->old_value) : NULL;
     out->new_value = ev->new_value ? ch_strdup(ev->new_value) : NULL;
     h->seen++;
-    if (!h->actor || !out->ns || !out->section || !out->key || (ev->old_value && !out->old_value) ||
-        (ev->new_value && !out->new_value))
+    if (!h->actor || !h->remote || !out->ns || !out->section || !out->key ||
+        (ev->old_value && !out->old_value) || (ev->new_value && !out->new_value))
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
     return CONFHUB_OK;
 }

@@ -47,10 +47,12 @@ async def basics(srv):
         f = await recv_until(ws, lambda f: f.get("id") == 1)
         tap.eq(f["revision"], r1["revision"], "event frame carries the write's revision")
         ev = f["events"][0]
-        tap.eq({k: ev[k] for k in ("revision", "op", "ns", "section", "key", "old_value", "new_value", "actor")},
+        tap.eq({k: ev.get(k, "<absent>") for k in ("revision", "op", "ns", "section", "key",
+                                                   "old_value", "new_value", "actor")},
                {"revision": 1, "op": "set", "ns": "default", "section": "app", "key": "port",
-                "old_value": None, "new_value": 8080, "actor": "anonymous"},
-               "event JSON has every field")
+                "old_value": "<absent>", "new_value": 8080, "actor": "anonymous"},
+               "event JSON has every field (no old_value for a new key)")
+        tap.ok(ev["remote"].startswith("127.0.0.1:"), "and the writer's address, as in history")
         tap.ok(ev["timestamp"].endswith("Z") and "T" in ev["timestamp"], "timestamp is RFC 3339 UTC")
         f = await recv_until(ws, lambda f: f.get("id") == "k")
         tap.eq(f["revision"], 1, "key watch gets its key")

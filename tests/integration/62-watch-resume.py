@@ -44,7 +44,8 @@ FILTERS = [{}, {"section": "app"}, {"section": "db", "key": "a"}, {"prefix": "db
 
 
 def key_of(ev):
-    return (ev["revision"], ev["op"], ev["section"], ev["key"], json.dumps(ev["old_value"]), json.dumps(ev["new_value"]))
+    return (ev["revision"], ev["op"], ev["section"], ev["key"], json.dumps(ev.get("old_value", "<absent>")),
+            json.dumps(ev.get("new_value", "<absent>")))
 
 
 async def resumer(url, filt, stop):
