@@ -74,15 +74,15 @@ static enum confhub_status parse_listen(const char *listen, struct addrinfo **ou
     return CONFHUB_OK;
 }
 
-static enum confhub_status open_listener(const struct addrinfo *ai, const char *addr, int *fd_out,
-                                         struct ch_err *err)
+static enum confhub_status open_listener(const struct addrinfo *ai, const char *addr,
+                                         bool reuseport, int *fd_out, struct ch_err *err)
 {
-    int one = 1;
+    int one = 1, reuse = reuseport;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return ch_err_set(err, CONFHUB_EIO, "cannot create a socket: %s", strerror(errno));
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &reuse, sizeof(reuse)) != 0 ||
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
         int saved = errno;
@@ -384,12 +384,19 @@ enum confhub_status ch_http_server_new(const struct ch_http_config *cfg, struct 
     handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
 
+    /* SO_REUSEPORT would let us share a port with another server that set it too (another
+     * confhub): bind once without it first, so a port in use is refused whoever holds it. */
+    int probe = -1;
+    rc = open_listener(ai, cfg->listen, false, &probe, err);
+    if (rc != CONFHUB_OK)
+        goto done;
+    close(probe);
     for (unsigned i = 0; i < cfg->threads; i++) {
         struct http_loop *loop = &s->loops[i];
         int fd = -1;
         loop->server = s;
         loop->index = i;
-        rc = open_listener(ai, cfg->listen, &fd, err);
+        rc = open_listener(ai, cfg->listen, true, &fd, err);
         if (rc != CONFHUB_OK)
             goto done;
         loop->listen_fd = fd; /* bound now, so an address in use fails before anything runs */

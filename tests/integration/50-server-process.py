@@ -96,6 +96,10 @@ def test_address_in_use():
     s.close()
     tap.ok(code == 1 and "cannot listen" in err and "in use" in err,
            "an address in use is a clear error", err)
+    with chtest.Server() as first:
+        code, out, err = run("serve", "--listen", "127.0.0.1:%d" % first.port, "--data", d)
+        tap.ok(code == 1 and "in use" in err,
+               "a port another confhub holds is refused too (SO_REUSEPORT does not share it)", err)
     code, out, err = run("serve", "--listen", "nonsense", "--data", d)
     tap.ok(code == 1 and "ADDR:PORT" in err, "a malformed --listen is a clear error", err)
     shutil.rmtree(d, ignore_errors=True)
