@@ -12,10 +12,8 @@
  *  - the hub delivers batches to each sink in revision order, with no gap: the writer thread
  *    calls ch_watch_hub_publish() for each group commit in order, under the hub's lock.
  *
- * The event JSON (the same in every transport):
- *   {"revision":R,"timestamp":"2026-11-22T19:21:20.372Z","actor":"anonymous","op":"set",
- *    "ns":"default","section":"app","key":"port","old_value":8080,"new_value":9090}
- * old_value is null for a new key, new_value is null for a delete.
+ * The event JSON is a history event's (ch_history_event_json in history.h), the same in
+ * every transport: old_value is absent for a new key, new_value for a delete.
  */
 #ifndef CH_WATCH_H
 #define CH_WATCH_H
