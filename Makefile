@@ -115,6 +115,11 @@ bench-import:
 	$(MAKE) BUILD=release all
 	bench/import.py
 
+bench-history:
+	scripts/deps.sh bench
+	$(MAKE) BUILD=release all
+	bench/history.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/confhub
@@ -126,6 +131,6 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all units deps run test bench bench-import install lint clean fuzz fuzz-targets
+.PHONY: all units deps run test bench bench-import bench-history install lint clean fuzz fuzz-targets
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)
