@@ -49,6 +49,9 @@ struct ch_cli {
     const char *to;           /* rollback --to R (digits), or NULL */
     bool yes;                 /* rollback --yes: do not ask */
     enum ch_cli_color color;  /* diff/rollback --color */
+    const char *rev;          /* watch --rev R (digits): start after revision R, or NULL */
+    const char *exec;         /* watch --exec CMD: run after each batch, or NULL */
+    int64_t count;            /* watch --count N: stop after N events; 0 for no limit */
     const char *const *args;  /* the command's positional arguments */
     size_t n_args;            /* how many args there are */
     struct ch_cli_http *http; /* owned by ch_cli_main; set before a command runs */
@@ -72,6 +75,7 @@ ch_cli_cmd_fn ch_cli_cmd_export;   /* cmd_doc.c */
 ch_cli_cmd_fn ch_cli_cmd_history;  /* cmd_history.c */
 ch_cli_cmd_fn ch_cli_cmd_diff;     /* cmd_history.c */
 ch_cli_cmd_fn ch_cli_cmd_rollback; /* cmd_history.c */
+ch_cli_cmd_fn ch_cli_cmd_watch;    /* cmd_watch.c */
 
 /*
  * Checks a namespace, section or key name (kind: "namespace", "section", "key") against the

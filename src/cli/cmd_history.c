@@ -153,31 +153,6 @@ static enum confhub_status history_query(struct ch_cli *cli, const char *what, c
     return ok ? CONFHUB_OK : ch_err_set(err, CONFHUB_ENOMEM, "%s: out of memory", what);
 }
 
-/* The width of UTF-8 text on a terminal, counted in characters (continuation bytes do not
- * count; a double-width character counts once). */
-static size_t text_width(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s; s++) {
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    }
-    return n;
-}
-
-/* Prints s, with any control character as '?' (an actor comes from a request header), then
- * spaces up to width characters. */
-static void print_cell(const char *s, size_t width)
-{
-    size_t n;
-
-    for (n = 0; s[n]; n++)
-        fputc((unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n], stdout);
-    for (n = text_width(s); n < width; n++)
-        fputc(' ', stdout);
-}
-
 /* One table row, the event's fields ready to print. */
 struct row {
     const json_t *event;
@@ -187,50 +162,19 @@ struct row {
     size_t target_width;                    /* of "section/key" */
 };
 
-static const char *member_text(const json_t *obj, const char *name)
-{
-    const char *s = json_string_value(json_object_get(obj, name));
-    return s ? s : "?";
-}
-
 static void fill_row(struct row *r, const json_t *event)
 {
-    const char *stamp = json_string_value(json_object_get(event, "timestamp"));
     const json_t *rev = json_object_get(event, "revision");
-    int64_t ms;
 
     r->event = event;
     snprintf(r->rev, sizeof(r->rev), "%lld",
              json_is_integer(rev) ? (long long)json_integer_value(rev) : -1LL);
-    if (stamp && ch_time_parse_rfc3339(stamp, strlen(stamp), &ms)) {
-        time_t secs = (time_t)(ms / 1000);
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        strftime(r->time, sizeof(r->time), "%Y-%m-%d %H:%M:%S", &tm);
-    } else {
-        snprintf(r->time, sizeof(r->time), "%s", stamp ? stamp : "?");
-    }
-    r->actor = member_text(event, "actor");
-    r->op = member_text(event, "op");
-    r->section = member_text(event, "section");
-    r->key = member_text(event, "key");
-    r->target_width = text_width(r->section) + 1 + text_width(r->key);
-}
-
-/* "old -> new" as compact JSON; a key created shows "(none) -> new", a delete
- * "old -> (deleted)". */
-static void write_change(FILE *f, const json_t *event)
-{
-    const json_t *old = json_object_get(event, "old_value");
-    if (old)
-        ch_cli_output_json(f, old, 0);
-    else
-        fputs("(none)", f);
-    fputs(" -> ", f);
-    if (strcmp(member_text(event, "op"), "delete") == 0)
-        fputs("(deleted)", f);
-    else
-        ch_cli_output_json(f, json_object_get(event, "new_value"), 0);
+    ch_cli_output_event_time(event, r->time, sizeof(r->time));
+    r->actor = ch_cli_output_member_text(event, "actor");
+    r->op = ch_cli_output_member_text(event, "op");
+    r->section = ch_cli_output_member_text(event, "section");
+    r->key = ch_cli_output_member_text(event, "key");
+    r->target_width = ch_cli_output_text_width(r->section) + 1 + ch_cli_output_text_width(r->key);
 }
 
 /* Prints the change cut to at most width characters, ending in "..." when cut. */
@@ -243,10 +187,10 @@ static void print_change_cut(const json_t *event, size_t width)
 
     if (!mem) {
         ch_free(buf);
-        write_change(stdout, event); /* out of memory: uncut rather than nothing */
+        ch_cli_output_change(stdout, event); /* out of memory: uncut rather than nothing */
         return;
     }
-    write_change(mem, event); /* stops quietly at cap bytes */
+    ch_cli_output_change(mem, event); /* stops quietly at cap bytes */
     fclose(mem);
     buf[cap] = '\0';
     for (i = 0; buf[i]; i++) {
@@ -299,9 +243,11 @@ static enum confhub_status print_table(const json_t *events, struct ch_err *err)
         struct row *r = &rows[i];
         fill_row(r, json_array_get(events, i));
         w_rev = strlen(r->rev) > w_rev ? strlen(r->rev) : w_rev;
-        w_time = text_width(r->time) > w_time ? text_width(r->time) : w_time;
-        w_actor = text_width(r->actor) > w_actor ? text_width(r->actor) : w_actor;
-        w_op = text_width(r->op) > w_op ? text_width(r->op) : w_op;
+        w_time =
+            ch_cli_output_text_width(r->time) > w_time ? ch_cli_output_text_width(r->time) : w_time;
+        w_actor = ch_cli_output_text_width(r->actor) > w_actor ? ch_cli_output_text_width(r->actor)
+                                                               : w_actor;
+        w_op = ch_cli_output_text_width(r->op) > w_op ? ch_cli_output_text_width(r->op) : w_op;
         w_target = r->target_width > w_target ? r->target_width : w_target;
     }
     if (width) {
@@ -310,24 +256,25 @@ static enum confhub_status print_table(const json_t *events, struct ch_err *err)
     }
 
     printf("%*s  ", (int)w_rev, heads[0]);
-    print_cell(heads[1], w_time + 2);
-    print_cell(heads[2], w_actor + 2);
-    print_cell(heads[3], w_op + 2);
-    print_cell(heads[4], w_target + 2);
+    ch_cli_output_cell(stdout, heads[1], w_time + 2);
+    ch_cli_output_cell(stdout, heads[2], w_actor + 2);
+    ch_cli_output_cell(stdout, heads[3], w_op + 2);
+    ch_cli_output_cell(stdout, heads[4], w_target + 2);
     printf("%s\n", heads[5]);
     for (i = 0; i < n; i++) {
         const struct row *r = &rows[i];
         printf("%*s  ", (int)w_rev, r->rev);
-        print_cell(r->time, w_time + 2);
-        print_cell(r->actor, w_actor + 2);
-        print_cell(r->op, w_op + 2);
-        print_cell(r->section, 0);
+        ch_cli_output_cell(stdout, r->time, w_time + 2);
+        ch_cli_output_cell(stdout, r->actor, w_actor + 2);
+        ch_cli_output_cell(stdout, r->op, w_op + 2);
+        ch_cli_output_cell(stdout, r->section, 0);
         fputc('/', stdout);
-        print_cell(r->key, w_target + 2 - r->target_width + text_width(r->key));
+        ch_cli_output_cell(stdout, r->key,
+                           w_target + 2 - r->target_width + ch_cli_output_text_width(r->key));
         if (change_width)
             print_change_cut(r->event, change_width);
         else
-            write_change(stdout, r->event);
+            ch_cli_output_change(stdout, r->event);
         fputc('\n', stdout);
     }
     ch_free(rows);
@@ -435,9 +382,10 @@ done:
 static int compare_diff_changes(const void *a, const void *b)
 {
     const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
-    int c = strcmp(member_text(x, "section"), member_text(y, "section"));
+    int c =
+        strcmp(ch_cli_output_member_text(x, "section"), ch_cli_output_member_text(y, "section"));
 
-    return c ? c : strcmp(member_text(x, "key"), member_text(y, "key"));
+    return c ? c : strcmp(ch_cli_output_member_text(x, "key"), ch_cli_output_member_text(y, "key"));
 }
 
 /* One "-key = value" or "+key = value" line. */
@@ -479,11 +427,11 @@ static enum confhub_status print_diff(struct ch_cli *cli, const json_t *answer, 
     qsort(sorted, n, sizeof(*sorted), compare_diff_changes);
     for (i = 0; i < n; i++) {
         const json_t *c = sorted[i];
-        const char *kind = member_text(c, "change");
-        const char *key = member_text(c, "key");
+        const char *kind = ch_cli_output_member_text(c, "change");
+        const char *key = ch_cli_output_member_text(c, "key");
 
-        if (!section || strcmp(section, member_text(c, "section")) != 0) {
-            section = member_text(c, "section");
+        if (!section || strcmp(section, ch_cli_output_member_text(c, "section")) != 0) {
+            section = ch_cli_output_member_text(c, "section");
             printf("%s--- %s/%s (revision %lld)%s\n", color ? CH_CLI_SGR_BOLD : "", cli->ns,
                    section, from, color ? CH_CLI_SGR_RESET : "");
             printf("%s+++ %s/%s (revision %lld)%s\n", color ? CH_CLI_SGR_BOLD : "", cli->ns,

@@ -210,6 +210,54 @@ static bool add_header(struct curl_slist **list, const char *line)
     return true;
 }
 
+/*
+ * What every request shares: clears resp, builds the URL and the header list (Accept, then
+ * Content-Type when content_type is not NULL, then extra), resets the easy handle and sets the
+ * options common to all requests. OUT: *url and *list, which the caller frees (also on
+ * failure). Returns false when out of memory.
+ */
+static bool prepare(struct ch_cli_http *h, const char *method, const char *path, const char *accept,
+                    const char *content_type, const char *const *extra, struct ch_cli_resp *resp,
+                    char **url, struct curl_slist **list)
+{
+    size_t url_len = strlen(h->base) + strlen(path) + 1;
+    char line[160];
+    size_t i;
+
+    ch_cli_http_resp_clear(resp);
+    *url = ch_malloc(url_len);
+    if (!*url)
+        return false;
+    snprintf(*url, url_len, "%s%s", h->base, path);
+    snprintf(line, sizeof(line), "Accept: %s", accept);
+    if (!add_header(list, line))
+        return false;
+    if (content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", content_type);
+        if (!add_header(list, line) ||
+            !add_header(list, "Expect:")) /* no 100-continue round trip for big bodies */
+            return false;
+    }
+    for (i = 0; extra && extra[i]; i++) {
+        if (!add_header(list, extra[i]))
+            return false;
+    }
+
+    curl_easy_reset(h->curl);
+    h->errbuf[0] = '\0';
+    curl_easy_setopt(h->curl, CURLOPT_URL, *url);
+    curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, *list);
+    curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "confhub/" CONFHUB_VERSION_STRING);
+    curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+    /* Signals would be the only way to time out name lookups; a CLI does not need them. */
+    curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
+    return true;
+}
+
 enum confhub_status ch_cli_http_send(struct ch_cli_http *h, const struct ch_cli_req *req,
                                      struct ch_cli_resp *resp, struct ch_err *err)
 {
@@ -219,42 +267,16 @@ enum confhub_status ch_cli_http_send(struct ch_cli_http *h, const struct ch_cli_
     struct progress_hook hook = {.fn = req->progress, .userdata = req->progress_data};
     const char *method = req->method;
     char *url = NULL;
-    char content_type[128];
-    size_t url_len = strlen(h->base) + strlen(req->path) + 1;
-    size_t i;
     CURLcode cc;
 
-    ch_cli_http_resp_clear(resp);
-    url = ch_malloc(url_len);
-    if (!url)
+    if (!prepare(h, method, req->path, "application/json",
+                 req->content_type ? req->content_type : "application/json", req->headers, resp,
+                 &url, &list))
         goto oom;
-    snprintf(url, url_len, "%s%s", h->base, req->path);
-    snprintf(content_type, sizeof(content_type), "Content-Type: %s",
-             req->content_type ? req->content_type : "application/json");
-    if (!add_header(&list, "Accept: application/json") || !add_header(&list, content_type) ||
-        !add_header(&list, "Expect:")) /* no 100-continue round trip for big bodies */
-        goto oom;
-    for (i = 0; req->headers && req->headers[i]; i++) {
-        if (!add_header(&list, req->headers[i]))
-            goto oom;
-    }
-
-    curl_easy_reset(h->curl);
-    h->errbuf[0] = '\0';
-    curl_easy_setopt(h->curl, CURLOPT_URL, url);
-    curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "confhub/" CONFHUB_VERSION_STRING);
-    curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
     curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS,
                      req->timeout_ms ? (long)req->timeout_ms : TOTAL_TIMEOUT_MS);
-    /* Signals would be the only way to time out name lookups; a CLI does not need them. */
-    curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf);
     curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &sink);
     if (req->progress) {
         curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
@@ -287,6 +309,124 @@ enum confhub_status ch_cli_http_send(struct ch_cli_http *h, const struct ch_cli_
 oom:
     rc = ch_err_set(err, CONFHUB_ENOMEM, "%s %s: out of memory", method, req->path);
 done:
+    curl_slist_free_all(list);
+    ch_free(url);
+    return rc;
+}
+
+/* A streamed answer: a 2xx of the wanted type goes to the caller, anything else to sink. */
+struct stream_sink {
+    struct sink sink;                /* for a non-2xx answer's body, and the headers */
+    struct ch_cli_http *h;           /* to read the status and type */
+    const struct ch_cli_stream *req; /* on_data and accept */
+    bool checked;                    /* the status and type have been looked at */
+    bool streaming;                  /* the body goes to on_data */
+    enum confhub_status rc;          /* why the transfer was stopped, or CONFHUB_OK */
+    struct ch_err *err;              /* where on_data reports */
+};
+
+static size_t on_stream(char *data, size_t size, size_t nmemb, void *userdata)
+{
+    struct stream_sink *s = userdata;
+    size_t n = size * nmemb;
+
+    if (!s->checked) {
+        const char *type = NULL;
+        size_t want = strlen(s->req->accept);
+        s->checked = true;
+        curl_easy_getinfo(s->h->curl, CURLINFO_RESPONSE_CODE, &s->sink.resp->status);
+        curl_easy_getinfo(s->h->curl, CURLINFO_CONTENT_TYPE, &type);
+        if (s->sink.resp->status >= 200 && s->sink.resp->status < 300) {
+            if (!type || strncasecmp(type, s->req->accept, want) != 0 ||
+                (type[want] != '\0' && type[want] != ';' && type[want] != ' ')) {
+                s->rc = ch_err_set(s->err, CONFHUB_EIO, "GET %s: the answer is %s, not %s",
+                                   s->req->path, type ? type : "untyped", s->req->accept);
+                return 0;
+            }
+            s->streaming = true;
+        }
+    }
+    if (!s->streaming)
+        return on_body(data, size, nmemb, &s->sink);
+    s->rc = s->req->on_data(s->req->userdata, data, n, s->err);
+    return s->rc == CONFHUB_OK ? n : 0;
+}
+
+enum confhub_status ch_cli_http_stream(struct ch_cli_http *h, const struct ch_cli_stream *req,
+                                       struct ch_cli_resp *resp, bool *woken, struct ch_err *err)
+{
+    enum confhub_status rc = CONFHUB_OK;
+    struct curl_slist *list = NULL;
+    struct stream_sink s = {.sink = {.resp = resp}, .h = h, .req = req, .err = err};
+    CURLM *multi = NULL;
+    CURLcode cc = CURLE_OK;
+    bool added = false;
+    char *url = NULL;
+    int running = 1;
+
+    *woken = false;
+    if (!prepare(h, "GET", req->path, req->accept, NULL, req->headers, resp, &url, &list))
+        goto oom;
+    curl_easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_stream);
+    curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &s.sink);
+    /* A peer that vanished without a FIN is noticed by keepalive probes, and a stream that
+     * has gone silent (no heartbeat either) by the low-speed limit. */
+    curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (req->idle_timeout_s) {
+        curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(h->curl, CURLOPT_LOW_SPEED_TIME, (long)req->idle_timeout_s);
+    }
+    multi = curl_multi_init();
+    if (!multi || curl_multi_add_handle(multi, h->curl) != CURLM_OK)
+        goto oom;
+    added = true;
+    while (running) {
+        struct curl_waitfd wake = {.fd = req->wake_fd, .events = CURL_WAIT_POLLIN};
+        CURLMcode mc = curl_multi_perform(multi, &running);
+        if (mc == CURLM_OK && running)
+            mc = curl_multi_poll(multi, req->wake_fd >= 0 ? &wake : NULL, req->wake_fd >= 0 ? 1 : 0,
+                                 1000, NULL);
+        if (mc != CURLM_OK) {
+            rc = ch_err_set(err, CONFHUB_EIO, "GET %s: %s", req->path, curl_multi_strerror(mc));
+            goto done;
+        }
+        if (wake.revents) {
+            *woken = true;
+            goto done;
+        }
+    }
+    for (;;) {
+        int left = 0;
+        CURLMsg *m = curl_multi_info_read(multi, &left);
+        if (!m)
+            break;
+        if (m->msg == CURLMSG_DONE)
+            cc = m->data.result;
+    }
+    if (s.rc != CONFHUB_OK) {
+        rc = s.rc;
+    } else if (s.sink.no_memory) {
+        goto oom;
+    } else if (s.sink.too_big) {
+        rc = ch_err_set(err, CONFHUB_ETOOBIG, "GET %s: response body is over %zu bytes", url,
+                        CH_CLI_HTTP_MAX_BODY);
+    } else if (cc != CURLE_OK) {
+        rc = ch_err_set(err, CONFHUB_EUNAVAIL, "%s %s: %s",
+                        resp->status ? "connection lost to" : "cannot reach", h->base,
+                        h->errbuf[0] ? h->errbuf : curl_easy_strerror(cc));
+    } else {
+        curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+    }
+    goto done;
+
+oom:
+    rc = ch_err_set(err, CONFHUB_ENOMEM, "GET %s: out of memory", req->path);
+done:
+    if (added)
+        curl_multi_remove_handle(multi, h->curl);
+    curl_multi_cleanup(multi);
     curl_slist_free_all(list);
     ch_free(url);
     return rc;

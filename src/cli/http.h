@@ -10,6 +10,7 @@
 #ifndef CH_CLI_HTTP_H
 #define CH_CLI_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,6 +86,42 @@ enum confhub_status ch_cli_http_request(struct ch_cli_http *h, const char *metho
                                         const char *body, size_t body_len,
                                         const char *const *headers, struct ch_cli_resp *resp,
                                         struct ch_err *err);
+
+/*
+ * Called with each piece of a streamed 2xx answer's body, on the calling thread, inside
+ * ch_cli_http_stream(). Returns CONFHUB_OK to go on; any other status ends the transfer and
+ * ch_cli_http_stream() returns it (the callback sets err).
+ */
+typedef enum confhub_status ch_cli_http_data_fn(void *userdata, const char *data, size_t len,
+                                                struct ch_err *err);
+
+/* One streamed GET for ch_cli_http_stream(). Zero-initialise it; every zero field is the
+ * default. */
+struct ch_cli_stream {
+    const char *path;             /* starts with '/', relative to the base URL */
+    const char *accept;           /* the media type wanted, such as "text/event-stream" */
+    const char *const *headers;   /* extra "Name: value" lines, NULL-terminated, or NULL */
+    ch_cli_http_data_fn *on_data; /* gets the body of a 2xx answer of type accept */
+    void *userdata;               /* passed to on_data */
+    int wake_fd;                  /* when it becomes readable the transfer stops; -1: none */
+    uint32_t idle_timeout_s;      /* give up when nothing arrived for that long; 0: never */
+};
+
+/*
+ * Sends a GET that may last for ever, and hands the body of a 2xx answer whose Content-Type is
+ * req->accept to req->on_data as it arrives. There is no total timeout; connecting has the
+ * usual 5 s. Any other answer's body (capped at CH_CLI_HTTP_MAX_BODY) goes to resp->body for
+ * ch_cli_http_check(); resp->status is set as soon as the answer's head has come, so a caller
+ * can tell "never answered" (0) from "answered, then lost".
+ * OUT: resp (clear it with ch_cli_http_resp_clear() in every case); *woken is true when
+ * req->wake_fd stopped the transfer (the function then returns CONFHUB_OK).
+ * Returns CONFHUB_OK when the server answered and ended its answer (or wake_fd stopped it);
+ * CONFHUB_EUNAVAIL with "cannot reach URL: why" or "connection lost: why" when it could not be
+ * reached, dropped the connection, or sent nothing for idle_timeout_s; CONFHUB_EIO when a 2xx
+ * answer is not of type accept; on_data's status when it stopped; CONFHUB_ETOOBIG; ENOMEM.
+ */
+enum confhub_status ch_cli_http_stream(struct ch_cli_http *h, const struct ch_cli_stream *req,
+                                       struct ch_cli_resp *resp, bool *woken, struct ch_err *err);
 
 /* Frees resp's body and resets it to "no answer"; safe to call repeatedly. */
 void ch_cli_http_resp_clear(struct ch_cli_resp *resp);

@@ -65,7 +65,10 @@ enum {
     OPTF_TO = 1u << 20, /* rollback --to */
     OPTF_YES = 1u << 21,
     OPTF_COLOR = 1u << 22,
-    OPTF_COUNT_ = 23,
+    OPTF_REV = 1u << 23, /* watch --rev: start after R */
+    OPTF_EXEC = 1u << 24,
+    OPTF_COUNT = 1u << 25,
+    OPTF_COUNT_ = 26,
     OPTF_READ = OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON, /* what get and ls take */
     OPTF_ANY = (1u << OPTF_COUNT_) - 1,
 };
@@ -75,7 +78,8 @@ static const char *const optf_names[OPTF_COUNT_] = {
     "-n/--namespace", "-o/--output", "--json",   "--if-match",   "--string",   "--format",
     "--merge",        "--dry-run",   "--pretty", "--namespaces", "--revision", "--limit",
     "--since",        "--until",     "--actor",  "--op",         "--prefix",   "--from-rev",
-    "--to-rev",       "--asc",       "--to",     "--yes",        "--color",
+    "--to-rev",       "--asc",       "--to",     "--yes",        "--color",    "--rev",
+    "--exec",         "--count",
 };
 
 struct command {
@@ -274,6 +278,33 @@ static const struct command commands[] = {
      "  confhub rollback --to 12              # asks first\n"
      "  confhub rollback --to 12 app port --yes\n"
      "  confhub rollback -n staging --to 40 db --yes -o json\n"},
+    {"watch", ch_cli_cmd_watch, 0, 2,
+     OPTF_NAMESPACE | OPTF_OUTPUT | OPTF_JSON | OPTF_PREFIX | OPTF_REV | OPTF_EXEC | OPTF_COUNT,
+     false, "watch [SECTION [KEY]] [--prefix P] [--rev R] [--count N] [--exec CMD]",
+     "print changes as they happen: confhub watch [SECTION [KEY]]",
+     "Prints every change to the namespace (-n NS), to SECTION, or to one KEY as it happens,\n"
+     "one line per changed key: revision, time (UTC), actor, op, section/key and 'old -> new'\n"
+     "as in history. -o json prints the server's event objects, one per line, flushed per\n"
+     "revision (for jq). --prefix P watches the sections whose name starts with P. Without\n"
+     "--rev the watch starts now (the namespace must exist); --rev R prints every change after\n"
+     "revision R first, from history. When the connection drops, it reconnects (waiting 0.1 s\n"
+     "doubling to 10 s, with jitter) and resumes after the last revision it handled, so no\n"
+     "change is missed or shown twice; only a first connection that fails is an error (exit\n"
+     "4). --count N exits after N events. --exec CMD runs '/bin/sh -c CMD' after each revision\n"
+     "and waits for it (runs never overlap): the revision's events are on its stdin as\n"
+     "{\"revision\":R,\"events\":[...]}, and CONFHUB_REVISION, CONFHUB_NS and CONFHUB_EVENTS\n"
+     "(the count) are set; for a single event also CONFHUB_SECTION, CONFHUB_KEY, CONFHUB_OP,\n"
+     "CONFHUB_ACTOR, CONFHUB_VALUE and CONFHUB_OLD_VALUE (a string raw, else JSON; unset when\n"
+     "there is none). A non-zero exit of CMD is reported on stderr and the watch goes on.\n"
+     "Ctrl-C or SIGTERM ends the watch with exit 0. Exit 5 when R is older than the history\n"
+     "the server keeps, 2 when the namespace does not exist (without --rev).\n"
+     "\n"
+     "Examples:\n"
+     "  confhub watch\n"
+     "  confhub watch app port\n"
+     "  confhub watch --prefix feature -o json | jq -r .key\n"
+     "  confhub watch app --rev 12 --count 5\n"
+     "  confhub watch app --exec 'echo \"$CONFHUB_KEY is now $CONFHUB_VALUE\"'\n"},
     {"help", NULL, 0, 1, OPTF_ANY, false, "help [COMMAND]",
      "show help for a command: confhub help COMMAND",
      "Shows the list of commands, or the details and examples of one command.\n"
@@ -314,13 +345,16 @@ static const char options_help[] =
     "      --until T        history: up to time T (same forms as --since)\n"
     "      --actor A        history: changes made by A only\n"
     "      --op OP          history: set or delete only\n"
-    "      --prefix P       history: sections whose name starts with P\n"
+    "      --prefix P       history/watch: sections whose name starts with P\n"
     "      --from-rev R     history: from revision R (inclusive)\n"
     "      --to-rev R       history: up to revision R (inclusive)\n"
     "      --asc            history: oldest first\n"
     "      --to R           rollback: the revision to go back to\n"
     "  -y, --yes            rollback: do not ask for confirmation\n"
     "      --color WHEN     diff/rollback: auto (default), always or never\n"
+    "      --rev R          watch: start after revision R (default: now)\n"
+    "      --count N        watch: exit after N events\n"
+    "      --exec CMD       watch: run CMD (/bin/sh -c) after each revision\n"
     "  -h, --help           show help\n"
     "      --version        print the version\n"
     "      --               end of options (for a VALUE that starts with '-')\n";
@@ -365,6 +399,9 @@ struct parsed {
     const char *to; /* digits */
     bool yes;
     enum ch_cli_color color;
+    const char *rev;   /* digits */
+    const char *exec;  /* watch --exec CMD */
+    const char *count; /* digits, not 0 */
     bool help;
     bool version;
 };
@@ -464,6 +501,9 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         OPT_TO,
         OPT_YES,
         OPT_COLOR,
+        OPT_REV,
+        OPT_EXEC,
+        OPT_COUNT,
         OPT_HELP,
         OPT_VERSION
     };
@@ -500,6 +540,9 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         {"to",        OPT_TO,        0,   true,  OPTF_TO},
         {"yes",       OPT_YES,       'y', false, OPTF_YES},
         {"color",     OPT_COLOR,     0,   true,  OPTF_COLOR},
+        {"rev",       OPT_REV,       0,   true,  OPTF_REV},
+        {"exec",      OPT_EXEC,      0,   true,  OPTF_EXEC},
+        {"count",     OPT_COUNT,     0,   true,  OPTF_COUNT},
         {"help",      OPT_HELP,      'h', false, 0},
         {"version",   OPT_VERSION,   0,   false, 0},
     };
@@ -605,10 +648,17 @@ static int parse_args(int argc, char **argv, struct parsed *p)
         case OPT_TO_REV:
         case OPT_TO:
         case OPT_LIMIT:
-            if (!ch_cli_is_revision(value)) {
+        case OPT_REV:
+        case OPT_COUNT:
+            if (!ch_cli_is_revision(value) ||
+                (options[k].id == OPT_COUNT && strtoll(value, NULL, 10) == 0)) {
+                bool count = options[k].id == OPT_LIMIT || options[k].id == OPT_COUNT;
                 return usage_error("%s wants a %s, not '%s'",
                                    optf_names[bit_index(options[k].flag)],
-                                   options[k].id == OPT_LIMIT ? "count" : "revision number", value);
+                                   options[k].id == OPT_COUNT ? "count of 1 or more"
+                                   : count                    ? "count"
+                                                              : "revision number",
+                                   value);
             }
             if (options[k].id == OPT_REVISION)
                 p->revision = value;
@@ -618,6 +668,10 @@ static int parse_args(int argc, char **argv, struct parsed *p)
                 p->to_rev = value;
             else if (options[k].id == OPT_TO)
                 p->to = value;
+            else if (options[k].id == OPT_REV)
+                p->rev = value;
+            else if (options[k].id == OPT_COUNT)
+                p->count = value;
             else
                 p->limit = value;
             break;
@@ -653,6 +707,9 @@ static int parse_args(int argc, char **argv, struct parsed *p)
                 p->color = CH_CLI_COLOR_NEVER;
             else
                 return usage_error("--color must be auto, always or never, not '%s'", value);
+            break;
+        case OPT_EXEC:
+            p->exec = value;
             break;
         case OPT_HELP:
             p->help = true;
@@ -767,6 +824,9 @@ static int run_command(const struct command *cmd, const struct parsed *p)
     cli.to = p->to;
     cli.yes = p->yes;
     cli.color = p->color;
+    cli.rev = p->rev;
+    cli.exec = p->exec;
+    cli.count = p->count ? strtoll(p->count, NULL, 10) : 0;
     cli.args = p->positional + 1;
     cli.n_args = p->n_positional - 1;
 

@@ -11,9 +11,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
+#include "common/timeutil.h"
 
 static void write_string(FILE *f, const char *s, size_t len)
 {
@@ -335,4 +337,81 @@ bool ch_cli_output_changes(FILE *f, const json_t *answer, bool color, size_t cou
     }
     ch_free(changes);
     return true;
+}
+
+const char *ch_cli_output_member_text(const json_t *obj, const char *name)
+{
+    const char *s = json_string_value(json_object_get(obj, name));
+    return s ? s : "?";
+}
+
+void ch_cli_output_change(FILE *f, const json_t *event)
+{
+    const json_t *old = json_object_get(event, "old_value");
+
+    if (old)
+        write_json(f, old, 0, 0);
+    else
+        fputs("(none)", f);
+    fputs(" -> ", f);
+    if (strcmp(ch_cli_output_member_text(event, "op"), "delete") == 0)
+        fputs("(deleted)", f);
+    else
+        write_json(f, json_object_get(event, "new_value"), 0, 0);
+}
+
+void ch_cli_output_event_time(const json_t *event, char *out, size_t out_len)
+{
+    const char *stamp = json_string_value(json_object_get(event, "timestamp"));
+    int64_t ms;
+
+    if (stamp && ch_time_parse_rfc3339(stamp, strlen(stamp), &ms)) {
+        time_t secs = (time_t)(ms / 1000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(out, out_len, "%Y-%m-%d %H:%M:%S", &tm);
+    } else {
+        snprintf(out, out_len, "%s", stamp ? stamp : "?");
+    }
+}
+
+void ch_cli_output_event_line(FILE *f, const json_t *event)
+{
+    const json_t *rev = json_object_get(event, "revision");
+    char time[40];
+
+    ch_cli_output_event_time(event, time, sizeof(time));
+    fprintf(f, "%lld  %s  ", json_is_integer(rev) ? (long long)json_integer_value(rev) : -1LL,
+            time);
+    ch_cli_output_cell(f, ch_cli_output_member_text(event, "actor"), 0);
+    fputs("  ", f);
+    ch_cli_output_cell(f, ch_cli_output_member_text(event, "op"), 0);
+    fputs("  ", f);
+    ch_cli_output_cell(f, ch_cli_output_member_text(event, "section"), 0);
+    fputc('/', f);
+    ch_cli_output_cell(f, ch_cli_output_member_text(event, "key"), 0);
+    fputs("  ", f);
+    ch_cli_output_change(f, event);
+    fputc('\n', f);
+}
+
+size_t ch_cli_output_text_width(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++) {
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    }
+    return n;
+}
+
+void ch_cli_output_cell(FILE *f, const char *s, size_t width)
+{
+    size_t n;
+
+    for (n = 0; s[n]; n++)
+        fputc((unsigned char)s[n] < 0x20 || s[n] == 0x7f ? '?' : s[n], f);
+    for (n = ch_cli_output_text_width(s); n < width; n++)
+        fputc(' ', f);
 }

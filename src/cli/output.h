@@ -61,4 +61,34 @@ bool ch_cli_output_use_color(enum ch_cli_color when, int fd);
  */
 bool ch_cli_output_changes(FILE *f, const json_t *answer, bool color, size_t counts[3]);
 
+/*
+ * History and watch events, {"revision","timestamp","actor","remote","op","ns","section","key",
+ * "old_value"?,"new_value"?} (docs/history.md): old_value is absent for a key that did not
+ * exist, new_value for a delete.
+ */
+
+/* A member of obj that should be a string, or "?" when it is absent or not a string.
+ * Borrowed from obj. */
+const char *ch_cli_output_member_text(const json_t *obj, const char *name);
+
+/* Writes an event's change as compact JSON, "old -> new": "(none) -> new" for a key that did
+ * not exist before, "old -> (deleted)" for a delete. No newline. */
+void ch_cli_output_change(FILE *f, const json_t *event);
+
+/* Formats an event's timestamp as "2026-11-23 08:14:02" (UTC, to the second) into out, or
+ * copies the server's text when it does not parse ("?" when there is none). */
+void ch_cli_output_event_time(const json_t *event, char *out, size_t out_len);
+
+/* Writes one event as a line, "REV  TIME  ACTOR  OP  section/key  old -> new", the columns
+ * of `confhub history` without the alignment (a stream cannot know the widths to come). */
+void ch_cli_output_event_line(FILE *f, const json_t *event);
+
+/* The width of UTF-8 text on a terminal, counted in characters (continuation bytes do not
+ * count; a double-width character counts once). */
+size_t ch_cli_output_text_width(const char *s);
+
+/* Writes s with every control character as '?' (actors and names come from other users), then
+ * spaces up to width characters. */
+void ch_cli_output_cell(FILE *f, const char *s, size_t width);
+
 #endif
