@@ -59,10 +59,16 @@ struct page {
 void ch_history_event_json(struct ch_buf *b, const struct ch_history_event *ev)
 {
     char ts[32];
+    ch_history_event_json_at(b, ev, ch_time_format_ms(ev->ts_ms, ts, sizeof(ts)));
+}
+
+void ch_history_event_json_at(struct ch_buf *b, const struct ch_history_event *ev,
+                              const char *stamp)
+{
     ch_buf_adds(b, "{\"revision\":");
     add_int(b, ev->revision);
     ch_buf_adds(b, ",\"timestamp\":\"");
-    ch_buf_adds(b, ch_time_format_ms(ev->ts_ms, ts, sizeof(ts)));
+    ch_buf_adds(b, stamp);
     ch_buf_addc(b, '"');
     add_name_member(b, "actor", ev->actor, false);
     add_name_member(b, "remote", ev->remote, false);

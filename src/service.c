@@ -439,10 +439,6 @@ static void process_batch(struct ch_service *svc, struct ch_write *list)
         }
     }
     t2 = ch_time_mono_us();
-    ch_log(CH_LOG_DEBUG, "service",
-           "batch of %zu writes, %zu revisions, %zu events: apply %lld us, "
-           "commit %lld us",
-           n_writes, b.n_revs, b.n_events, (long long)(t1 - t0), (long long)(t2 - t1));
     if (rc == CONFHUB_OK) {
         ch_model_batch_commit(svc->model);
         if (svc->on_commit && b.n_revs > 0)
@@ -451,6 +447,11 @@ static void process_batch(struct ch_service *svc, struct ch_write *list)
         ch_model_batch_abort(svc->model);
         fail_all(list, CONFHUB_EUNAVAIL, err.msg);
     }
+    ch_log(CH_LOG_DEBUG, "service",
+           "batch of %zu writes, %zu revisions, %zu events: apply %lld us, commit %lld us, "
+           "publish %lld us",
+           n_writes, b.n_revs, b.n_events, (long long)(t1 - t0), (long long)(t2 - t1),
+           (long long)(ch_time_mono_us() - t2));
     free_batch(&b);
     while (list) {
         struct ch_write *next = list->next;

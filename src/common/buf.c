@@ -35,6 +35,22 @@ bool ch_buf_add(struct ch_buf *b, const void *data, size_t len)
     return true;
 }
 
+bool ch_buf_reserve(struct ch_buf *b, size_t cap)
+{
+    if (b->failed)
+        return false;
+    if (cap <= b->cap)
+        return true;
+    char *grown = ch_realloc(b->ptr, cap);
+    if (!grown) {
+        b->failed = true;
+        return false;
+    }
+    b->ptr = grown;
+    b->cap = cap;
+    return true;
+}
+
 bool ch_buf_addc(struct ch_buf *b, char c)
 {
     return ch_buf_add(b, &c, 1);

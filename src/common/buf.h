@@ -23,6 +23,10 @@ struct ch_buf {
 /* Appends data[0..len). Returns false when out of memory (now or before). */
 bool ch_buf_add(struct ch_buf *b, const void *data, size_t len);
 bool ch_buf_addc(struct ch_buf *b, char c);
+
+/* Makes room for cap bytes in all (the NUL included) so that appends up to it never move the
+ * content; for writers that know their size in advance. Returns false when out of memory. */
+bool ch_buf_reserve(struct ch_buf *b, size_t cap);
 bool ch_buf_adds(struct ch_buf *b, const char *s);
 
 /* Appends name[0..len) as a JSON string. Only for text already known to be valid UTF-8
