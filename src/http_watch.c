@@ -44,6 +44,7 @@
 #define SSE_BUF_BYTES (64 * 1024) /* one h2o_send of an SSE stream */
 #define LINGER_MS     2000        /* a closed WebSocket reads and drops input this long */
 #define WS_ID_MAX     64          /* bytes of a watch id as JSON */
+#define WS_WRITE_MAX  (64 * 1024) /* bytes of WebSocket frames gathered into one socket write */
 
 /* WebSocket close codes (RFC 6455 section 7.4.1). */
 #define WS_CLOSE_NORMAL     1000
@@ -131,6 +132,13 @@ struct ws_conn {
     h2o_timeout_entry_t flush; /* zero timeout: runs the connection outside callbacks */
     h2o_socket_t *linger;      /* after the close handshake: drained, then closed */
     h2o_timeout_entry_t linger_entry;
+    /* What wslay has framed (ws_send_cb), not yet handed to the socket, and the bytes of the
+     * write in flight; both allocated only while there is something to send. */
+    char *wbuf;
+    size_t wlen, wcap;
+    char *wflight;
+    bool pumping;      /* inside ws_pump: ws_destroy leaves the freeing to it */
+    bool destroyed;    /* ws_destroy ran */
     bool echo;         /* the echo endpoint: no watches */
     bool closing;      /* closing: no more frames; the flush queues the close */
     bool close_queued; /* the close frame is queued */
@@ -174,6 +182,9 @@ struct poll_req {
 
 static void deliver(struct watcher *w, struct ch_watch_batch *b);
 static void ws_flush_soon(struct ws_conn *c);
+static void ws_pump(struct ws_conn *c);
+static void ws_destroy(struct ws_conn *c);
+static void ws_final(struct ws_conn *c);
 static void ws_close_conn(struct ws_conn *c, uint16_t code, const char *reason);
 static void sse_pump(struct sse_stream *s);
 static void poll_answer_soon(struct poll_req *p);
@@ -590,8 +601,7 @@ static void ws_on_flush(h2o_timeout_entry_t *entry)
                                 strlen(c->close_reason));
         c->close_queued = true;
     }
-    if (c->ws->sock)
-        h2o_websocket_proceed(c->ws); /* may close the connection and free c */
+    ws_pump(c); /* may close the connection and free c */
 }
 
 static void ws_flush_soon(struct ws_conn *c)
@@ -627,6 +637,94 @@ static void ws_release(struct ws_conn *c)
     }
 }
 
+/*
+ * Writing. h2o 2.2.5's own wslay send callback writes every piece wslay hands it at once, so
+ * a frame costs two socket writes (its header, then its payload) and two loop turns, and a
+ * connection with many queued frames writes them one piece per turn. Instead wslay's send
+ * callback is ours (ws_send_cb): it gathers the framed bytes of every queued message, up to
+ * WS_WRITE_MAX, and ws_pump writes them in one h2o_socket_write once wslay is done. wslay
+ * still does all the framing, and h2o_websocket_proceed still drives it and the reads; while
+ * our write is in flight h2o sees the socket writing and wslay waits.
+ */
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *user_data)
+{
+    h2o_websocket_conn_t *ws = user_data;
+    struct ws_conn *c = ws->data;
+    (void)flags;
+    if (c->wlen >= WS_WRITE_MAX) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > WS_WRITE_MAX - c->wlen)
+        len = WS_WRITE_MAX - c->wlen; /* wslay sends the rest later */
+    if (c->wlen + len > c->wcap) {
+        size_t cap = c->wcap ? c->wcap : 4096;
+        while (cap < c->wlen + len)
+            cap *= 2;
+        char *p = ch_realloc(c->wbuf, cap);
+        if (!p) {
+            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+        c->wbuf = p;
+        c->wcap = cap;
+    }
+    memcpy(c->wbuf + c->wlen, data, len);
+    c->wlen += len;
+    ws_flush_soon(c); /* when h2o drove wslay (a read), someone must write */
+    return (ssize_t)len;
+}
+
+/* Hands the gathered bytes to sock; cb runs when they are written. */
+static void ws_write(struct ws_conn *c, h2o_socket_t *sock, h2o_socket_cb cb)
+{
+    h2o_iovec_t iov = h2o_iovec_init(c->wbuf, c->wlen);
+    c->wflight = c->wbuf;
+    c->wbuf = NULL;
+    c->wlen = c->wcap = 0;
+    h2o_socket_write(sock, &iov, 1, cb);
+}
+
+static void ws_on_written(h2o_socket_t *sock, const char *err)
+{
+    h2o_websocket_conn_t *ws = sock->data;
+    struct ws_conn *c = ws->data;
+    ch_free(c->wflight);
+    c->wflight = NULL;
+    if (err) {
+        ws_destroy(c); /* what h2o does when its own write fails */
+        return;
+    }
+    ws_pump(c);
+}
+
+static void ws_on_linger_written(h2o_socket_t *sock, const char *err)
+{
+    struct ws_conn *c = sock->data;
+    ch_free(c->wflight);
+    c->wflight = NULL;
+    if (!err)
+        shutdown(h2o_socket_get_fd(sock), SHUT_WR); /* our FIN: the peer sees the close */
+}
+
+/* Lets wslay send and read what it can, then writes what it framed. May free c. */
+static void ws_pump(struct ws_conn *c)
+{
+    if (!c->ws || !c->ws->sock)
+        return;
+    c->pumping = true;
+    h2o_websocket_proceed(c->ws); /* may end in ws_destroy */
+    c->pumping = false;
+    if (c->destroyed) {
+        if (!c->linger)
+            ws_final(c);
+        return;
+    }
+    if (c->wlen && !h2o_socket_is_writing(c->ws->sock))
+        ws_write(c, c->ws->sock, ws_on_written);
+}
+
 /* The end: closes the lingering socket and frees c. */
 static void ws_final(struct ws_conn *c)
 {
@@ -635,6 +733,8 @@ static void ws_final(struct ws_conn *c)
     if (c->linger)
         h2o_socket_close(c->linger);
     h2o_linklist_unlink(&c->link);
+    ch_free(c->wbuf);
+    ch_free(c->wflight);
     ch_free(c);
 }
 
@@ -664,18 +764,24 @@ static void ws_destroy(struct ws_conn *c)
 {
     h2o_socket_t *sock = c->ws->sock;
     ws_release(c);
-    if (sock && !h2o_socket_is_writing(sock) && !c->wl->stopping) {
+    /* Framed bytes not yet written (the answer to the peer's close, say) go out first, even
+     * while stopping. */
+    if (sock && !h2o_socket_is_writing(sock) && (!c->wl->stopping || c->wlen)) {
         c->ws->sock = NULL; /* keep it from h2o_websocket_close */
         c->linger = sock;
         sock->data = c;
         h2o_buffer_consume(&sock->input, sock->input->size);
-        shutdown(h2o_socket_get_fd(sock), SHUT_WR); /* our FIN: the peer sees the close */
+        if (c->wlen)
+            ws_write(c, sock, ws_on_linger_written); /* then our FIN */
+        else
+            shutdown(h2o_socket_get_fd(sock), SHUT_WR); /* our FIN: the peer sees the close */
         h2o_socket_read_start(sock, ws_on_linger_read);
         h2o_timeout_link(c->wl->loop->loop, &c->wl->linger_timeout, &c->linger_entry);
     }
     h2o_websocket_close(c->ws);
     c->ws = NULL;
-    if (!c->linger)
+    c->destroyed = true;
+    if (!c->linger && !c->pumping)
         ws_final(c);
 }
 
@@ -914,6 +1020,10 @@ static enum confhub_status ws_upgrade(struct ch_req *req, const char *key, bool 
     h2o_linklist_insert(&wl->ws_conns, &c->link);
     c->ws = h2o_upgrade_to_websocket(req->h2o, key, c, on_ws_message);
     wslay_event_config_set_max_recv_msg_length(c->ws->ws_ctx, limits_of(wl)->max_ws_message_bytes);
+    /* h2o's callbacks, but our gathering send (ws_send_cb); nothing has been sent yet. */
+    struct wslay_event_callbacks cbs = c->ws->ws_callbacks;
+    cbs.send_callback = ws_send_cb;
+    wslay_event_config_set_callbacks(c->ws->ws_ctx, &cbs);
     resp->pending = true;
     return CONFHUB_OK;
 }
