@@ -144,6 +144,24 @@ static long rss_kib(long pid)
     return kib;
 }
 
+/* CPU time (user + system) the process has used, in ms, or -1. */
+static long cpu_ms(long pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the fields after the command name */
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (long)((ut + st) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+}
+
 /* Raises this process's open-file limit as far as it goes (the hard limit, or above it when
  * allowed). */
 static void raise_nofile(long want)
@@ -681,6 +699,7 @@ int main(int argc, char **argv)
     if (!b.lat_us || !b.lat_rev || !b.all_lat_us || !acks)
         die("calloc");
     long missing = 0;
+    long cpu_start = cpu_ms(b.o.pid), cpu_self = cpu_ms(getpid());
     for (int r = 1; r <= b.o.rounds; r++) {
         b.round_got = 0;
         send_put(&b, r);
@@ -703,6 +722,7 @@ int main(int argc, char **argv)
             poll_once(&b, 20);
     }
     long rss_after = rss_kib(b.o.pid);
+    long cpu_rounds = cpu_ms(b.o.pid) - cpu_start, cpu_self_rounds = cpu_ms(getpid()) - cpu_self;
 
     qsort(b.all_lat_us, (size_t)b.n_all, sizeof(int64_t), cmp_i64);
     qsort(acks, (size_t)b.o.rounds, sizeof(int64_t), cmp_i64);
@@ -716,6 +736,9 @@ int main(int argc, char **argv)
            pct_ms(b.all_lat_us, b.n_all, 0.99), pct_ms(b.all_lat_us, b.n_all, 1.0));
     printf("put_ack_ms p50=%.2f max=%.2f\n", pct_ms(acks, b.o.rounds, 0.5),
            pct_ms(acks, b.o.rounds, 1.0));
+    printf("cpu_ms_per_round server=%.1f bench=%.1f (the rounds' pauses included)\n",
+           b.o.rounds ? (double)cpu_rounds / b.o.rounds : 0.0,
+           b.o.rounds ? (double)cpu_self_rounds / b.o.rounds : 0.0);
     printf("rss_kib before=%ld idle=%ld after=%ld kib_per_idle_watcher=%.2f "
            "kib_per_watcher_after=%.2f\n",
            rss_before, rss_idle, rss_after, (double)(rss_idle - rss_before) / (double)watchers,
