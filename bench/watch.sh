@@ -34,8 +34,23 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 TMP=$(mktemp -d /tmp/confhub-wbench.XXXXXX) || exit 1
 SERVER_PID=
+# SIGTERM, then SIGKILL after 10 s (a server that does not stop is reported).
+stop_server() {
+    [ -n "$SERVER_PID" ] || return 0
+    kill "$SERVER_PID" 2>/dev/null
+    for _ in $(seq 1 100); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "## the server did not stop within 10 s of SIGTERM: killed" | tee -a "$RESULTS"
+        kill -9 "$SERVER_PID" 2>/dev/null
+        status=1
+    fi
+    wait "$SERVER_PID" 2>/dev/null
+}
 cleanup() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    stop_server
     rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -46,7 +61,7 @@ free_port() {
 }
 
 {
-    echo "# bench/watch.sh $(date -u '+%Y-%m-%d %H:%M:%S UTC') tree $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo '+dirty')"
+    echo "# bench/watch.sh $(date -u '+%Y-%m-%d %H:%M:%S UTC') tree $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src bench || echo '+dirty'), server $CONFHUB_BIN"
     echo "# $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), nofile $(ulimit -n)"
 } | tee "$RESULTS"
 
@@ -74,8 +89,7 @@ for c in $CASES; do
         --watches-per-conn "$per" --rounds "$ROUNDS" --settle-ms "$SETTLE_MS" |
         tee -a "$RESULTS"
     [ "${PIPESTATUS[0]}" -eq 0 ] || { status=1; echo "## case $c FAILED (server log: $(tail -n 3 "$TMP/server.log"))" | tee -a "$RESULTS"; }
-    kill "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID" 2>/dev/null
+    stop_server
     SERVER_PID=
 done
 echo "# results: $RESULTS"

@@ -646,6 +646,9 @@ static void ws_release(struct ws_conn *c)
  * still does all the framing, and h2o_websocket_proceed still drives it and the reads; while
  * our write is in flight h2o sees the socket writing and wslay waits.
  */
+static void ws_write(struct ws_conn *c, h2o_socket_t *sock, h2o_socket_cb cb);
+static void ws_on_written(h2o_socket_t *sock, const char *err);
+
 static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
                           void *user_data)
 {
@@ -653,6 +656,10 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
     struct ws_conn *c = ws->data;
     (void)flags;
     if (c->wlen >= WS_WRITE_MAX) {
+        /* Full: write it now. h2o_websocket_proceed loops while the socket is not writing and
+         * wslay wants to write, so returning WOULDBLOCK with an idle socket would spin. */
+        if (!h2o_socket_is_writing(ws->sock))
+            ws_write(c, ws->sock, ws_on_written);
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
