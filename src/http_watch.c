@@ -41,7 +41,8 @@
 #include "http_int.h"
 #include "watch.h"
 
-#define SSE_BUF_BYTES (64 * 1024) /* one h2o_send of an SSE stream */
+#define SSE_BUF_BYTES (64 * 1024) /* at most this much in one h2o_send of an SSE stream */
+#define SSE_Q_MIN     4           /* frames an SSE stream's queue holds before it first grows */
 #define LINGER_MS     2000        /* a closed WebSocket reads and drops input this long */
 #define WS_ID_MAX     64          /* bytes of a watch id as JSON */
 #define WS_WRITE_MAX  (64 * 1024) /* bytes of WebSocket frames gathered into one socket write */
@@ -158,9 +159,9 @@ struct sse_stream {
     h2o_generator_t gen;
     h2o_req_t *req;
     h2o_linklist_t stream_link; /* in wl->sse_streams */
-    struct ch_watch_frame **q;  /* ring of watch-queue frames */
-    size_t q_cap, q_head, q_n;
-    char *buf;        /* SSE_BUF_BYTES, the bytes of the send in flight */
+    struct ch_watch_frame **q;  /* ring of q_cap frames, grown up to q_max (watch-queue) */
+    size_t q_cap, q_max, q_head, q_n;
+    char *buf;        /* the bytes of the send in flight (at most SSE_BUF_BYTES), or NULL */
     char *last_event; /* an error event sent before the end (ch_malloc'd), or NULL */
     bool sending, ended, overflow, end_now;
 };
@@ -1056,6 +1057,21 @@ static void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
     enum confhub_status rc = ch_watch_frame_new(b, &s->w.filter, head, (size_t)n, "]}\n\n", 4, &f);
     if (rc == CONFHUB_OK && !f)
         return;
+    if (rc == CONFHUB_OK && s->q_n == s->q_cap && s->q_cap < s->q_max) {
+        /* Grow the ring (an idle stream keeps a small one), unwrapping it. */
+        size_t cap = s->q_cap ? 2 * s->q_cap : SSE_Q_MIN;
+        struct ch_watch_frame **q = ch_malloc((cap < s->q_max ? cap : s->q_max) * sizeof(*q));
+        if (q) {
+            for (size_t i = 0; i < s->q_n; i++)
+                q[i] = s->q[(s->q_head + i) % s->q_cap];
+            ch_free(s->q);
+            s->q = q;
+            s->q_cap = cap < s->q_max ? cap : s->q_max;
+            s->q_head = 0;
+        } else {
+            rc = CONFHUB_ENOMEM;
+        }
+    }
     if (rc != CONFHUB_OK || s->q_n == s->q_cap) {
         ch_watch_frame_free(f);
         sse_free_queue(s);
@@ -1070,6 +1086,7 @@ static void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
     sse_pump(s);
 }
 
+/* Sends the len bytes in s->buf (owned until sse_proceed or the end). */
 static void sse_send(struct sse_stream *s, size_t len, h2o_send_state_t state)
 {
     h2o_iovec_t iov = h2o_iovec_init(s->buf, len);
@@ -1081,14 +1098,41 @@ static void sse_send(struct sse_stream *s, size_t len, h2o_send_state_t state)
     h2o_send(s->req, &iov, len ? 1 : 0, state);
 }
 
+/* Sends a copy of text; out of memory ends the stream. */
+static void sse_send_text(struct sse_stream *s, const char *text, size_t len,
+                          h2o_send_state_t state)
+{
+    s->buf = ch_malloc(len ? len : 1);
+    if (!s->buf) {
+        sse_send(s, 0, H2O_SEND_STATE_ERROR);
+        return;
+    }
+    memcpy(s->buf, text, len);
+    sse_send(s, len, state);
+}
+
+/*
+ * Sends what is queued, or the end. The buffer is allocated for each send, as large as the
+ * queued frames (at most SSE_BUF_BYTES), and freed when h2o is done with it: an idle stream
+ * holds no buffer.
+ */
 static void sse_pump(struct sse_stream *s)
 {
-    size_t len = 0;
+    size_t len = 0, need = 0;
     if (s->sending || s->ended)
         return;
-    while (s->q_n && len < SSE_BUF_BYTES) {
+    for (size_t i = 0; i < s->q_n && need < SSE_BUF_BYTES; i++)
+        need += ch_watch_frame_size(s->q[(s->q_head + i) % s->q_cap]);
+    if (need > SSE_BUF_BYTES)
+        need = SSE_BUF_BYTES;
+    if (need && !(s->buf = ch_malloc(need))) {
+        sse_free_queue(s);
+        s->overflow = true;
+        watcher_unlink(&s->w);
+    }
+    while (s->buf && s->q_n && len < need) {
         bool eof = false;
-        len += ch_watch_frame_read(s->q[s->q_head], s->buf + len, SSE_BUF_BYTES - len, &eof);
+        len += ch_watch_frame_read(s->q[s->q_head], s->buf + len, need - len, &eof);
         if (eof) {
             ch_watch_frame_free(s->q[s->q_head]);
             s->q_head = (s->q_head + 1) % s->q_cap;
@@ -1098,15 +1142,15 @@ static void sse_pump(struct sse_stream *s)
     if (len) {
         sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
     } else if (s->overflow && s->last_event) {
-        len = (size_t)snprintf(s->buf, SSE_BUF_BYTES, "%s", s->last_event);
-        sse_send(s, len, H2O_SEND_STATE_FINAL);
+        sse_send_text(s, s->last_event, strlen(s->last_event), H2O_SEND_STATE_FINAL);
     } else if (s->overflow) {
-        len = (size_t)snprintf(s->buf, SSE_BUF_BYTES,
-                               "event: error\ndata: {\"error\":{\"code\":\"too_large\",\"message\":"
-                               "\"slow consumer: more than %zu events waiting (limit "
-                               "watch-queue); resume from the last id you received\"}}\n\n",
-                               s->q_cap);
-        sse_send(s, len, H2O_SEND_STATE_FINAL);
+        char text[320];
+        int n = snprintf(text, sizeof(text),
+                         "event: error\ndata: {\"error\":{\"code\":\"too_large\",\"message\":"
+                         "\"slow consumer: more than %zu events waiting (limit "
+                         "watch-queue); resume from the last id you received\"}}\n\n",
+                         s->q_max);
+        sse_send_text(s, text, (size_t)n, H2O_SEND_STATE_FINAL);
     } else if (s->end_now) {
         sse_send(s, 0, H2O_SEND_STATE_FINAL);
     }
@@ -1117,6 +1161,8 @@ static void sse_proceed(h2o_generator_t *gen, h2o_req_t *req)
     (void)req;
     struct sse_stream *s = H2O_STRUCT_FROM_MEMBER(struct sse_stream, gen, gen);
     s->sending = false;
+    ch_free(s->buf); /* h2o is done with it */
+    s->buf = NULL;
     sse_pump(s);
     if (s->w.want_page && watcher_has_room(&s->w))
         watcher_next_page(&s->w);
@@ -1146,15 +1192,15 @@ static void sse_dispose(void *p)
 
 static void sse_progress(struct sse_stream *s)
 {
-    size_t len;
+    char text[160];
+    int n;
     if (s->sending || s->ended || s->q_n)
         return;
-    len = (size_t)snprintf(s->buf, SSE_BUF_BYTES,
-                           ": heartbeat\nid: %" PRId64
-                           "\nevent: progress\ndata: {\"revision\":%" PRId64
-                           ",\"progress\":true}\n\n",
-                           s->w.rev, s->w.rev);
-    sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
+    n = snprintf(text, sizeof(text),
+                 ": heartbeat\nid: %" PRId64 "\nevent: progress\ndata: {\"revision\":%" PRId64
+                 ",\"progress\":true}\n\n",
+                 s->w.rev, s->w.rev);
+    sse_send_text(s, text, (size_t)n, H2O_SEND_STATE_IN_PROGRESS);
 }
 
 /* ---------------------------------------------------------------- long-poll */
@@ -1295,7 +1341,7 @@ static bool watcher_has_room(const struct watcher *w)
     }
     case WK_SSE: {
         const struct sse_stream *s = (const struct sse_stream *)w;
-        return s->q_n <= s->q_cap / 2;
+        return s->q_n <= s->q_max / 2;
     }
     default:
         return ((const struct poll_req *)w)->n_frames == 0;
@@ -1455,11 +1501,7 @@ static enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, i
     enum confhub_status rc;
     char rev[24];
 
-    s->q_cap = limits_of(wl)->watch_queue;
-    s->q = ch_calloc(s->q_cap, sizeof(*s->q));
-    s->buf = ch_malloc(SSE_BUF_BYTES);
-    if (!s->q || !s->buf)
-        return ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
+    s->q_max = limits_of(wl)->watch_queue; /* the ring starts empty and grows up to it */
     rc = watcher_begin(&s->w, start, err, &oldest);
     if (rc != CONFHUB_OK) {
         if (rc == CONFHUB_ECOMPACTED)
@@ -1482,9 +1524,10 @@ static enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, i
     h2o_start_response(s->req, &s->gen);
     /* The first bytes: a comment naming the start, so clients see the stream is open. Then
      * the catch-up, which waits for h2o to take these bytes. */
-    size_t len = (size_t)snprintf(
-        s->buf, SSE_BUF_BYTES, "retry: 1000\n: watching from revision %" PRId64 "\n\n", s->w.rev);
-    sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
+    char first[80];
+    int n = snprintf(first, sizeof(first), "retry: 1000\n: watching from revision %" PRId64 "\n\n",
+                     s->w.rev);
+    sse_send_text(s, first, (size_t)n, H2O_SEND_STATE_IN_PROGRESS);
     watcher_link(&s->w);
     resp->pending = true;
     return CONFHUB_OK;
