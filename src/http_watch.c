@@ -163,6 +163,7 @@ struct sse_stream {
     size_t q_cap, q_max, q_head, q_n;
     char *buf;        /* the bytes of the send in flight (at most SSE_BUF_BYTES), or NULL */
     char *last_event; /* an error event sent before the end (ch_malloc'd), or NULL */
+    h2o_timeout_entry_t pump_entry; /* zero timeout: sends what deliveries queued */
     bool sending, ended, overflow, end_now;
 };
 
@@ -1047,6 +1048,22 @@ static void sse_free_queue(struct sse_stream *s)
     }
 }
 
+static void sse_on_pump(h2o_timeout_entry_t *entry)
+{
+    sse_pump(H2O_STRUCT_FROM_MEMBER(struct sse_stream, pump_entry, entry));
+}
+
+/*
+ * Sends after the loop's current work: a batch is queued to every watcher of the loop first,
+ * and the writes follow, so whatever else the loop had to do (a writer's answer, say) is not
+ * held behind thousands of socket writes.
+ */
+static void sse_pump_soon(struct sse_stream *s)
+{
+    if (!h2o_timeout_is_linked(&s->pump_entry))
+        h2o_timeout_link(s->w.wl->loop->loop, &s->w.wl->loop->ctx.zero_timeout, &s->pump_entry);
+}
+
 static void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
 {
     struct ch_watch_frame *f = NULL;
@@ -1083,7 +1100,7 @@ static void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
         s->q_n++;
         s->w.busy = true;
     }
-    sse_pump(s);
+    sse_pump_soon(s);
 }
 
 /* Sends the len bytes in s->buf (owned until sse_proceed or the end). */
@@ -1181,6 +1198,8 @@ static void sse_dispose(void *p)
 {
     struct sse_stream *s = p;
     watcher_release(&s->w);
+    if (h2o_timeout_is_linked(&s->pump_entry))
+        h2o_timeout_unlink(&s->pump_entry);
     ch_free(s->last_event);
     if (h2o_linklist_is_linked(&s->stream_link))
         h2o_linklist_unlink(&s->stream_link);
@@ -1502,6 +1521,7 @@ static enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, i
     char rev[24];
 
     s->q_max = limits_of(wl)->watch_queue; /* the ring starts empty and grows up to it */
+    s->pump_entry.cb = sse_on_pump;
     rc = watcher_begin(&s->w, start, err, &oldest);
     if (rc != CONFHUB_OK) {
         if (rc == CONFHUB_ECOMPACTED)
