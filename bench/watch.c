@@ -309,16 +309,28 @@ static void got_event(struct bench *b, long rev, int64_t t)
     b->round_got++;
 }
 
-static void ws_message(struct bench *b, struct conn *c, const char *m, size_t len, int64_t t)
+/* What marks each kind of message in a transport: an event (and the text its revision
+ * follows), the server's answer to a new watcher, an error. */
+struct markers {
+    const char *event, *revision, *registered, *error;
+};
+static const struct markers ws_markers = {"\"events\":[", "\"revision\":", "\"created\":true",
+                                          "\"error\""};
+static const struct markers sse_markers = {"event: change", "data: {\"revision\":",
+                                           ": watching from revision", "event: error"};
+
+/* One WebSocket message, or one SSE event (its lines, without the blank line). */
+static void on_message(struct bench *b, struct conn *c, const struct markers *mk, const char *m,
+                       size_t len, int64_t t)
 {
-    if (memmem(m, len, "\"events\":[", 10)) {
-        got_event(b, find_revision(m, len, "\"revision\":"), t);
-    } else if (memmem(m, len, "\"created\":true", 14)) {
+    if (memmem(m, len, mk->event, strlen(mk->event))) {
+        got_event(b, find_revision(m, len, mk->revision), t);
+    } else if (memmem(m, len, mk->registered, strlen(mk->registered))) {
         c->registered++;
         b->registered++;
-    } else if (memmem(m, len, "\"error\"", 7)) {
+    } else if (memmem(m, len, mk->error, strlen(mk->error))) {
         if (b->errors++ < 5)
-            fprintf(stderr, "bench/watch: error frame: %.*s\n", (int)len, m);
+            fprintf(stderr, "bench/watch: error: %.*s\n", (int)len, m);
     }
 }
 
@@ -364,11 +376,11 @@ static void ws_parse(struct bench *b, struct conn *c, int64_t t)
         }
         if (opcode == 0x1 || opcode == 0x2 || opcode == 0x0) {
             if (fin && opcode != 0 && c->msg_len == 0) {
-                ws_message(b, c, payload, (size_t)plen, t);
+                on_message(b, c, &ws_markers, payload, (size_t)plen, t);
             } else {
                 grow_add(&c->msg, &c->msg_len, &c->msg_cap, payload, (size_t)plen);
                 if (fin) {
-                    ws_message(b, c, c->msg, c->msg_len, t);
+                    on_message(b, c, &ws_markers, c->msg, c->msg_len, t);
                     c->msg_len = 0;
                 }
             }
@@ -380,20 +392,6 @@ static void ws_parse(struct bench *b, struct conn *c, int64_t t)
     c->in_len -= off;
 }
 
-/* One SSE event (its lines, without the blank line). */
-static void sse_event(struct bench *b, struct conn *c, const char *e, size_t len, int64_t t)
-{
-    if (memmem(e, len, "event: change", 13)) {
-        got_event(b, find_revision(e, len, "data: {\"revision\":"), t);
-    } else if (memmem(e, len, ": watching from revision", 24)) {
-        c->registered++;
-        b->registered++;
-    } else if (memmem(e, len, "event: error", 12)) {
-        if (b->errors++ < 5)
-            fprintf(stderr, "bench/watch: SSE error: %.*s\n", (int)len, e);
-    }
-}
-
 static void sse_text(struct bench *b, struct conn *c, const char *p, size_t n, int64_t t)
 {
     grow_add(&c->ev, &c->ev_len, &c->ev_cap, p, n);
@@ -402,7 +400,7 @@ static void sse_text(struct bench *b, struct conn *c, const char *p, size_t n, i
         char *sep = memmem(c->ev + off, c->ev_len - off, "\n\n", 2);
         if (!sep)
             break;
-        sse_event(b, c, c->ev + off, (size_t)(sep - (c->ev + off)), t);
+        on_message(b, c, &sse_markers, c->ev + off, (size_t)(sep - (c->ev + off)), t);
         off = (size_t)(sep - c->ev) + 2;
     }
     memmove(c->ev, c->ev + off, c->ev_len - off);
