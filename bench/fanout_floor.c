@@ -29,7 +29,7 @@
 
 static int n_conns = 10000, rounds = 20, writers = 2, bytes = 270;
 static int *srv_fds, *cli_fds;
-static atomic_int round_go;   /* the round the writers may write */
+static atomic_int round_go; /* the round the writers may write */
 static atomic_int writers_done;
 static int64_t t0_us;
 static int64_t write_us[2]; /* per round: the slowest writer's time */
@@ -114,7 +114,8 @@ int main(int argc, char **argv)
     for (int w = 0; w < writers && w < 64; w++)
         pthread_create(&th[w], NULL, writer, (void *)(intptr_t)w);
 
-    int64_t *lat = calloc((size_t)n_conns * (size_t)rounds, sizeof(int64_t)), *wt = calloc((size_t)rounds, sizeof(int64_t));
+    int64_t *lat = calloc((size_t)n_conns * (size_t)rounds, sizeof(int64_t)),
+            *wt = calloc((size_t)rounds, sizeof(int64_t));
     long n_lat = 0;
     char buf[65536];
     for (int r = 1; r <= rounds; r++) {

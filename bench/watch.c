@@ -23,6 +23,7 @@
  * A benchmark, not a test: it prints figures and exits 0 unless something failed outright
  * (a watcher that did not register, an event that did not arrive, a protocol error).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -38,9 +39,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
 enum transport { T_WS, T_SSE };
+
 enum conn_state { CS_CONNECTING, CS_HEADERS, CS_OPEN, CS_DEAD };
 
 struct conn {
@@ -82,13 +83,13 @@ struct bench {
     long errors;     /* error frames, closed connections, bad answers */
     /* The round in progress. */
     int64_t t0_us, ack_us;
-    long put_rev;         /* the PUT's revision, once answered; 0 before */
-    long round_got;       /* event frames received this round (any revision above last_rev) */
-    long last_rev;        /* the previous round's revision */
-    long lat_cap;         /* slots in lat_us and lat_rev */
-    int64_t *lat_us;      /* this round's receipts: latency */
-    long *lat_rev;        /* and revision */
-    int64_t *all_lat_us;  /* every round's receipts of the right revision */
+    long put_rev;        /* the PUT's revision, once answered; 0 before */
+    long round_got;      /* event frames received this round (any revision above last_rev) */
+    long last_rev;       /* the previous round's revision */
+    long lat_cap;        /* slots in lat_us and lat_rev */
+    int64_t *lat_us;     /* this round's receipts: latency */
+    long *lat_rev;       /* and revision */
+    int64_t *all_lat_us; /* every round's receipts of the right revision */
     long n_all;
     long stray; /* receipts of another revision */
 };
@@ -316,8 +317,8 @@ struct markers {
 };
 static const struct markers ws_markers = {"\"events\":[", "\"revision\":", "\"created\":true",
                                           "\"error\""};
-static const struct markers sse_markers = {"event: change", "data: {\"revision\":",
-                                           ": watching from revision", "event: error"};
+static const struct markers sse_markers = {
+    "event: change", "data: {\"revision\":", ": watching from revision", "event: error"};
 
 /* One WebSocket message, or one SSE event (its lines, without the blank line). */
 static void on_message(struct bench *b, struct conn *c, const struct markers *mk, const char *m,
@@ -368,9 +369,9 @@ static void ws_parse(struct bench *b, struct conn *c, int64_t t)
         if (opcode == 0x8) {
             if (b->errors++ < 5)
                 fprintf(stderr, "bench/watch: close frame %u\n",
-                        plen >= 2 ? ((unsigned)(unsigned char)payload[0] << 8) |
-                                        (unsigned char)payload[1]
-                                  : 0);
+                        plen >= 2
+                            ? ((unsigned)(unsigned char)payload[0] << 8) | (unsigned char)payload[1]
+                            : 0);
             c->state = CS_DEAD;
             return;
         }
@@ -571,21 +572,26 @@ static double pct_ms(const int64_t *sorted, long n, double p)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: watch --port P --pid SERVER_PID [--host 127.0.0.1] [--transport ws|sse]\n"
-                    "             [--conns 10000] [--watches-per-conn 1] [--rounds 20]\n"
-                    "             [--ramp 256] [--settle-ms 2000] [--timeout 60]\n");
+    fprintf(stderr,
+            "usage: watch --port P --pid SERVER_PID [--host 127.0.0.1] [--transport ws|sse]\n"
+            "             [--conns 10000] [--watches-per-conn 1] [--rounds 20]\n"
+            "             [--ramp 256] [--settle-ms 2000] [--timeout 60]\n");
     exit(2);
 }
 
 static void parse_opts(struct opts *o, int argc, char **argv)
 {
-    static const struct option longs[] = {
-        {"host", required_argument, NULL, 'h'},      {"port", required_argument, NULL, 'p'},
-        {"pid", required_argument, NULL, 'P'},       {"transport", required_argument, NULL, 't'},
-        {"conns", required_argument, NULL, 'n'},     {"watches-per-conn", required_argument, NULL, 'w'},
-        {"rounds", required_argument, NULL, 'r'},    {"ramp", required_argument, NULL, 'R'},
-        {"settle-ms", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 'T'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"host", required_argument, NULL, 'h'},
+                                          {"port", required_argument, NULL, 'p'},
+                                          {"pid", required_argument, NULL, 'P'},
+                                          {"transport", required_argument, NULL, 't'},
+                                          {"conns", required_argument, NULL, 'n'},
+                                          {"watches-per-conn", required_argument, NULL, 'w'},
+                                          {"rounds", required_argument, NULL, 'r'},
+                                          {"ramp", required_argument, NULL, 'R'},
+                                          {"settle-ms", required_argument, NULL, 's'},
+                                          {"timeout", required_argument, NULL, 'T'},
+                                          {NULL, 0, NULL, 0}};
     int ch;
     *o = (struct opts){.host = "127.0.0.1",
                        .transport = T_WS,
@@ -600,9 +606,15 @@ static void parse_opts(struct opts *o, int argc, char **argv)
                        .key = "watched"};
     while ((ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (ch) {
-        case 'h': o->host = optarg; break;
-        case 'p': o->port = atoi(optarg); break;
-        case 'P': o->pid = atol(optarg); break;
+        case 'h':
+            o->host = optarg;
+            break;
+        case 'p':
+            o->port = atoi(optarg);
+            break;
+        case 'P':
+            o->pid = atol(optarg);
+            break;
         case 't':
             if (strcmp(optarg, "ws") == 0)
                 o->transport = T_WS;
@@ -611,17 +623,30 @@ static void parse_opts(struct opts *o, int argc, char **argv)
             else
                 usage();
             break;
-        case 'n': o->conns = atoi(optarg); break;
-        case 'w': o->watches_per_conn = atoi(optarg); break;
-        case 'r': o->rounds = atoi(optarg); break;
-        case 'R': o->ramp = atoi(optarg); break;
-        case 's': o->settle_ms = atoi(optarg); break;
-        case 'T': o->timeout_s = atoi(optarg); break;
-        default: usage();
+        case 'n':
+            o->conns = atoi(optarg);
+            break;
+        case 'w':
+            o->watches_per_conn = atoi(optarg);
+            break;
+        case 'r':
+            o->rounds = atoi(optarg);
+            break;
+        case 'R':
+            o->ramp = atoi(optarg);
+            break;
+        case 's':
+            o->settle_ms = atoi(optarg);
+            break;
+        case 'T':
+            o->timeout_s = atoi(optarg);
+            break;
+        default:
+            usage();
         }
     }
-    if (o->port <= 0 || o->pid <= 0 || o->conns <= 0 || o->watches_per_conn <= 0 ||
-        o->rounds < 0 || o->ramp <= 0)
+    if (o->port <= 0 || o->pid <= 0 || o->conns <= 0 || o->watches_per_conn <= 0 || o->rounds < 0 ||
+        o->ramp <= 0)
         usage();
     if (o->transport == T_SSE)
         o->watches_per_conn = 1;
@@ -692,7 +717,8 @@ int main(int argc, char **argv)
     b.lat_cap = watchers * 2 + 16;
     b.lat_us = calloc((size_t)b.lat_cap, sizeof(*b.lat_us));
     b.lat_rev = calloc((size_t)b.lat_cap, sizeof(*b.lat_rev));
-    b.all_lat_us = calloc((size_t)watchers * (size_t)(b.o.rounds ? b.o.rounds : 1), sizeof(int64_t));
+    b.all_lat_us =
+        calloc((size_t)watchers * (size_t)(b.o.rounds ? b.o.rounds : 1), sizeof(int64_t));
     int64_t *acks = calloc((size_t)(b.o.rounds ? b.o.rounds : 1), sizeof(int64_t));
     if (!b.lat_us || !b.lat_rev || !b.all_lat_us || !acks)
         die("calloc");
@@ -727,8 +753,8 @@ int main(int argc, char **argv)
     printf("transport=%s conns=%d watches_per_conn=%d watchers=%ld rounds=%d open_s=%.2f\n",
            b.o.transport == T_WS ? "ws" : "sse", b.o.conns, b.o.watches_per_conn, watchers,
            b.o.rounds, open_s);
-    printf("delivered=%ld/%ld missing=%ld stray=%ld errors=%ld\n", b.n_all,
-           watchers * b.o.rounds, missing, b.stray, b.errors);
+    printf("delivered=%ld/%ld missing=%ld stray=%ld errors=%ld\n", b.n_all, watchers * b.o.rounds,
+           missing, b.stray, b.errors);
     printf("latency_from_put_send_ms p50=%.2f p90=%.2f p99=%.2f max=%.2f\n",
            pct_ms(b.all_lat_us, b.n_all, 0.50), pct_ms(b.all_lat_us, b.n_all, 0.90),
            pct_ms(b.all_lat_us, b.n_all, 0.99), pct_ms(b.all_lat_us, b.n_all, 1.0));
