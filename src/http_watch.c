@@ -20,7 +20,9 @@
  * connection may have watch-queue frames handed to wslay and not yet written; an SSE stream
  * and a long-poll the same number queued; one more closes the watcher as too slow. wslay
  * reads a frame's bytes lazily (a fragmented message with a read callback), so a frame is
- * copied only into the socket's write buffer.
+ * copied only into the bytes being written: a WebSocket connection's gather buffer (up to
+ * WS_WRITE_MAX, see ws_send_cb) or an SSE stream's send buffer (up to SSE_BUF_BYTES). Both
+ * exist only while there is something to send, so an idle watcher holds neither.
  */
 #include <inttypes.h>
 #include <stdio.h>
