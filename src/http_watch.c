@@ -683,7 +683,8 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
     }
     memcpy(c->wbuf + c->wlen, data, len);
     c->wlen += len;
-    ws_flush_soon(c); /* when h2o drove wslay (a read), someone must write */
+    if (!c->pumping)
+        ws_flush_soon(c); /* h2o drove wslay (a read): someone must write */
     return (ssize_t)len;
 }
 
