@@ -110,6 +110,12 @@ bench:
 	$(MAKE) -C bench
 	bench/run.sh
 
+# 10,000 WebSocket and SSE watchers, one change to all: latency and RSS per watcher.
+bench-watch:
+	$(MAKE) BUILD=release all
+	$(MAKE) -C bench
+	bench/watch.sh
+
 bench-import:
 	scripts/deps.sh bench
 	$(MAKE) BUILD=release all
@@ -131,6 +137,6 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all units deps run test bench bench-import bench-history install lint clean fuzz fuzz-targets
+.PHONY: all units deps run test bench bench-watch bench-import bench-history install lint clean fuzz fuzz-targets
 .SECONDARY:
 -include $(shell find build -name '*.d' 2>/dev/null)

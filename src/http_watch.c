@@ -20,7 +20,9 @@
  * connection may have watch-queue frames handed to wslay and not yet written; an SSE stream
  * and a long-poll the same number queued; one more closes the watcher as too slow. wslay
  * reads a frame's bytes lazily (a fragmented message with a read callback), so a frame is
- * copied only into the socket's write buffer.
+ * copied only into the bytes being written: a WebSocket connection's gather buffer (up to
+ * WS_WRITE_MAX, see ws_send_cb) or an SSE stream's send buffer (up to SSE_BUF_BYTES). Both
+ * exist only while there is something to send, so an idle watcher holds neither.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -41,9 +43,11 @@
 #include "http_int.h"
 #include "watch.h"
 
-#define SSE_BUF_BYTES (64 * 1024) /* one h2o_send of an SSE stream */
+#define SSE_BUF_BYTES (64 * 1024) /* at most this much in one h2o_send of an SSE stream */
+#define SSE_Q_MIN     4           /* frames an SSE stream's queue holds before it first grows */
 #define LINGER_MS     2000        /* a closed WebSocket reads and drops input this long */
 #define WS_ID_MAX     64          /* bytes of a watch id as JSON */
+#define WS_WRITE_MAX  (64 * 1024) /* bytes of WebSocket frames gathered into one socket write */
 
 /* WebSocket close codes (RFC 6455 section 7.4.1). */
 #define WS_CLOSE_NORMAL     1000
@@ -131,6 +135,13 @@ struct ws_conn {
     h2o_timeout_entry_t flush; /* zero timeout: runs the connection outside callbacks */
     h2o_socket_t *linger;      /* after the close handshake: drained, then closed */
     h2o_timeout_entry_t linger_entry;
+    /* What wslay has framed (ws_send_cb), not yet handed to the socket, and the bytes of the
+     * write in flight; both allocated only while there is something to send. */
+    char *wbuf;
+    size_t wlen, wcap;
+    char *wflight;
+    bool pumping;      /* inside ws_pump: ws_destroy leaves the freeing to it */
+    bool destroyed;    /* ws_destroy ran */
     bool echo;         /* the echo endpoint: no watches */
     bool closing;      /* closing: no more frames; the flush queues the close */
     bool close_queued; /* the close frame is queued */
@@ -150,10 +161,11 @@ struct sse_stream {
     h2o_generator_t gen;
     h2o_req_t *req;
     h2o_linklist_t stream_link; /* in wl->sse_streams */
-    struct ch_watch_frame **q;  /* ring of watch-queue frames */
-    size_t q_cap, q_head, q_n;
-    char *buf;        /* SSE_BUF_BYTES, the bytes of the send in flight */
+    struct ch_watch_frame **q;  /* ring of q_cap frames, grown up to q_max (watch-queue) */
+    size_t q_cap, q_max, q_head, q_n;
+    char *buf;        /* the bytes of the send in flight (at most SSE_BUF_BYTES), or NULL */
     char *last_event; /* an error event sent before the end (ch_malloc'd), or NULL */
+    h2o_timeout_entry_t pump_entry; /* zero timeout: sends what deliveries queued */
     bool sending, ended, overflow, end_now;
 };
 
@@ -174,6 +186,9 @@ struct poll_req {
 
 static void deliver(struct watcher *w, struct ch_watch_batch *b);
 static void ws_flush_soon(struct ws_conn *c);
+static void ws_pump(struct ws_conn *c);
+static void ws_destroy(struct ws_conn *c);
+static void ws_final(struct ws_conn *c);
 static void ws_close_conn(struct ws_conn *c, uint16_t code, const char *reason);
 static void sse_pump(struct sse_stream *s);
 static void poll_answer_soon(struct poll_req *p);
@@ -590,8 +605,7 @@ static void ws_on_flush(h2o_timeout_entry_t *entry)
                                 strlen(c->close_reason));
         c->close_queued = true;
     }
-    if (c->ws->sock)
-        h2o_websocket_proceed(c->ws); /* may close the connection and free c */
+    ws_pump(c); /* may close the connection and free c */
 }
 
 static void ws_flush_soon(struct ws_conn *c)
@@ -627,6 +641,102 @@ static void ws_release(struct ws_conn *c)
     }
 }
 
+/*
+ * Writing. h2o 2.2.5's own wslay send callback writes every piece wslay hands it at once, so
+ * a frame costs two socket writes (its header, then its payload) and two loop turns, and a
+ * connection with many queued frames writes them one piece per turn. Instead wslay's send
+ * callback is ours (ws_send_cb): it gathers the framed bytes of every queued message, up to
+ * WS_WRITE_MAX, and ws_pump writes them in one h2o_socket_write once wslay is done. wslay
+ * still does all the framing, and h2o_websocket_proceed still drives it and the reads; while
+ * our write is in flight h2o sees the socket writing and wslay waits.
+ */
+static void ws_write(struct ws_conn *c, h2o_socket_t *sock, h2o_socket_cb cb);
+static void ws_on_written(h2o_socket_t *sock, const char *err);
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *user_data)
+{
+    h2o_websocket_conn_t *ws = user_data;
+    struct ws_conn *c = ws->data;
+    (void)flags;
+    if (c->wlen >= WS_WRITE_MAX) {
+        /* Full: write it now. h2o_websocket_proceed loops while the socket is not writing and
+         * wslay wants to write, so returning WOULDBLOCK with an idle socket would spin. */
+        if (!h2o_socket_is_writing(ws->sock))
+            ws_write(c, ws->sock, ws_on_written);
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    if (len > WS_WRITE_MAX - c->wlen)
+        len = WS_WRITE_MAX - c->wlen; /* wslay sends the rest later */
+    if (c->wlen + len > c->wcap) {
+        size_t cap = c->wcap ? c->wcap : 4096;
+        while (cap < c->wlen + len)
+            cap *= 2;
+        char *p = ch_realloc(c->wbuf, cap);
+        if (!p) {
+            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+            return -1;
+        }
+        c->wbuf = p;
+        c->wcap = cap;
+    }
+    memcpy(c->wbuf + c->wlen, data, len);
+    c->wlen += len;
+    if (!c->pumping)
+        ws_flush_soon(c); /* h2o drove wslay (a read): someone must write */
+    return (ssize_t)len;
+}
+
+/* Hands the gathered bytes to sock; cb runs when they are written. */
+static void ws_write(struct ws_conn *c, h2o_socket_t *sock, h2o_socket_cb cb)
+{
+    h2o_iovec_t iov = h2o_iovec_init(c->wbuf, c->wlen);
+    c->wflight = c->wbuf;
+    c->wbuf = NULL;
+    c->wlen = c->wcap = 0;
+    h2o_socket_write(sock, &iov, 1, cb);
+}
+
+static void ws_on_written(h2o_socket_t *sock, const char *err)
+{
+    h2o_websocket_conn_t *ws = sock->data;
+    struct ws_conn *c = ws->data;
+    ch_free(c->wflight);
+    c->wflight = NULL;
+    if (err) {
+        ws_destroy(c); /* what h2o does when its own write fails */
+        return;
+    }
+    ws_pump(c);
+}
+
+static void ws_on_linger_written(h2o_socket_t *sock, const char *err)
+{
+    struct ws_conn *c = sock->data;
+    ch_free(c->wflight);
+    c->wflight = NULL;
+    if (!err)
+        shutdown(h2o_socket_get_fd(sock), SHUT_WR); /* our FIN: the peer sees the close */
+}
+
+/* Lets wslay send and read what it can, then writes what it framed. May free c. */
+static void ws_pump(struct ws_conn *c)
+{
+    if (!c->ws || !c->ws->sock)
+        return;
+    c->pumping = true;
+    h2o_websocket_proceed(c->ws); /* may end in ws_destroy */
+    c->pumping = false;
+    if (c->destroyed) {
+        if (!c->linger)
+            ws_final(c);
+        return;
+    }
+    if (c->wlen && !h2o_socket_is_writing(c->ws->sock))
+        ws_write(c, c->ws->sock, ws_on_written);
+}
+
 /* The end: closes the lingering socket and frees c. */
 static void ws_final(struct ws_conn *c)
 {
@@ -635,6 +745,8 @@ static void ws_final(struct ws_conn *c)
     if (c->linger)
         h2o_socket_close(c->linger);
     h2o_linklist_unlink(&c->link);
+    ch_free(c->wbuf);
+    ch_free(c->wflight);
     ch_free(c);
 }
 
@@ -664,18 +776,24 @@ static void ws_destroy(struct ws_conn *c)
 {
     h2o_socket_t *sock = c->ws->sock;
     ws_release(c);
-    if (sock && !h2o_socket_is_writing(sock) && !c->wl->stopping) {
+    /* Framed bytes not yet written (the answer to the peer's close, say) go out first, even
+     * while stopping. */
+    if (sock && !h2o_socket_is_writing(sock) && (!c->wl->stopping || c->wlen)) {
         c->ws->sock = NULL; /* keep it from h2o_websocket_close */
         c->linger = sock;
         sock->data = c;
         h2o_buffer_consume(&sock->input, sock->input->size);
-        shutdown(h2o_socket_get_fd(sock), SHUT_WR); /* our FIN: the peer sees the close */
+        if (c->wlen)
+            ws_write(c, sock, ws_on_linger_written); /* then our FIN */
+        else
+            shutdown(h2o_socket_get_fd(sock), SHUT_WR); /* our FIN: the peer sees the close */
         h2o_socket_read_start(sock, ws_on_linger_read);
         h2o_timeout_link(c->wl->loop->loop, &c->wl->linger_timeout, &c->linger_entry);
     }
     h2o_websocket_close(c->ws);
     c->ws = NULL;
-    if (!c->linger)
+    c->destroyed = true;
+    if (!c->linger && !c->pumping)
         ws_final(c);
 }
 
@@ -914,6 +1032,10 @@ static enum confhub_status ws_upgrade(struct ch_req *req, const char *key, bool 
     h2o_linklist_insert(&wl->ws_conns, &c->link);
     c->ws = h2o_upgrade_to_websocket(req->h2o, key, c, on_ws_message);
     wslay_event_config_set_max_recv_msg_length(c->ws->ws_ctx, limits_of(wl)->max_ws_message_bytes);
+    /* h2o's callbacks, but our gathering send (ws_send_cb); nothing has been sent yet. */
+    struct wslay_event_callbacks cbs = c->ws->ws_callbacks;
+    cbs.send_callback = ws_send_cb;
+    wslay_event_config_set_callbacks(c->ws->ws_ctx, &cbs);
     resp->pending = true;
     return CONFHUB_OK;
 }
@@ -929,6 +1051,22 @@ static void sse_free_queue(struct sse_stream *s)
     }
 }
 
+static void sse_on_pump(h2o_timeout_entry_t *entry)
+{
+    sse_pump(H2O_STRUCT_FROM_MEMBER(struct sse_stream, pump_entry, entry));
+}
+
+/*
+ * Sends after the loop's current work: a batch is queued to every watcher of the loop first,
+ * and the writes follow, so whatever else the loop had to do (a writer's answer, say) is not
+ * held behind thousands of socket writes.
+ */
+static void sse_pump_soon(struct sse_stream *s)
+{
+    if (!h2o_timeout_is_linked(&s->pump_entry))
+        h2o_timeout_link(s->w.wl->loop->loop, &s->w.wl->loop->ctx.zero_timeout, &s->pump_entry);
+}
+
 static void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
 {
     struct ch_watch_frame *f = NULL;
@@ -939,6 +1077,21 @@ static void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
     enum confhub_status rc = ch_watch_frame_new(b, &s->w.filter, head, (size_t)n, "]}\n\n", 4, &f);
     if (rc == CONFHUB_OK && !f)
         return;
+    if (rc == CONFHUB_OK && s->q_n == s->q_cap && s->q_cap < s->q_max) {
+        /* Grow the ring (an idle stream keeps a small one), unwrapping it. */
+        size_t cap = s->q_cap ? 2 * s->q_cap : SSE_Q_MIN;
+        struct ch_watch_frame **q = ch_malloc((cap < s->q_max ? cap : s->q_max) * sizeof(*q));
+        if (q) {
+            for (size_t i = 0; i < s->q_n; i++)
+                q[i] = s->q[(s->q_head + i) % s->q_cap];
+            ch_free(s->q);
+            s->q = q;
+            s->q_cap = cap < s->q_max ? cap : s->q_max;
+            s->q_head = 0;
+        } else {
+            rc = CONFHUB_ENOMEM;
+        }
+    }
     if (rc != CONFHUB_OK || s->q_n == s->q_cap) {
         ch_watch_frame_free(f);
         sse_free_queue(s);
@@ -950,9 +1103,10 @@ static void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
         s->q_n++;
         s->w.busy = true;
     }
-    sse_pump(s);
+    sse_pump_soon(s);
 }
 
+/* Sends the len bytes in s->buf (owned until sse_proceed or the end). */
 static void sse_send(struct sse_stream *s, size_t len, h2o_send_state_t state)
 {
     h2o_iovec_t iov = h2o_iovec_init(s->buf, len);
@@ -964,14 +1118,41 @@ static void sse_send(struct sse_stream *s, size_t len, h2o_send_state_t state)
     h2o_send(s->req, &iov, len ? 1 : 0, state);
 }
 
+/* Sends a copy of text; out of memory ends the stream. */
+static void sse_send_text(struct sse_stream *s, const char *text, size_t len,
+                          h2o_send_state_t state)
+{
+    s->buf = ch_malloc(len ? len : 1);
+    if (!s->buf) {
+        sse_send(s, 0, H2O_SEND_STATE_ERROR);
+        return;
+    }
+    memcpy(s->buf, text, len);
+    sse_send(s, len, state);
+}
+
+/*
+ * Sends what is queued, or the end. The buffer is allocated for each send, as large as the
+ * queued frames (at most SSE_BUF_BYTES), and freed when h2o is done with it: an idle stream
+ * holds no buffer.
+ */
 static void sse_pump(struct sse_stream *s)
 {
-    size_t len = 0;
+    size_t len = 0, need = 0;
     if (s->sending || s->ended)
         return;
-    while (s->q_n && len < SSE_BUF_BYTES) {
+    for (size_t i = 0; i < s->q_n && need < SSE_BUF_BYTES; i++)
+        need += ch_watch_frame_size(s->q[(s->q_head + i) % s->q_cap]);
+    if (need > SSE_BUF_BYTES)
+        need = SSE_BUF_BYTES;
+    if (need && !(s->buf = ch_malloc(need))) {
+        sse_free_queue(s);
+        s->overflow = true;
+        watcher_unlink(&s->w);
+    }
+    while (s->buf && s->q_n && len < need) {
         bool eof = false;
-        len += ch_watch_frame_read(s->q[s->q_head], s->buf + len, SSE_BUF_BYTES - len, &eof);
+        len += ch_watch_frame_read(s->q[s->q_head], s->buf + len, need - len, &eof);
         if (eof) {
             ch_watch_frame_free(s->q[s->q_head]);
             s->q_head = (s->q_head + 1) % s->q_cap;
@@ -981,15 +1162,15 @@ static void sse_pump(struct sse_stream *s)
     if (len) {
         sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
     } else if (s->overflow && s->last_event) {
-        len = (size_t)snprintf(s->buf, SSE_BUF_BYTES, "%s", s->last_event);
-        sse_send(s, len, H2O_SEND_STATE_FINAL);
+        sse_send_text(s, s->last_event, strlen(s->last_event), H2O_SEND_STATE_FINAL);
     } else if (s->overflow) {
-        len = (size_t)snprintf(s->buf, SSE_BUF_BYTES,
-                               "event: error\ndata: {\"error\":{\"code\":\"too_large\",\"message\":"
-                               "\"slow consumer: more than %zu events waiting (limit "
-                               "watch-queue); resume from the last id you received\"}}\n\n",
-                               s->q_cap);
-        sse_send(s, len, H2O_SEND_STATE_FINAL);
+        char text[320];
+        int n = snprintf(text, sizeof(text),
+                         "event: error\ndata: {\"error\":{\"code\":\"too_large\",\"message\":"
+                         "\"slow consumer: more than %zu events waiting (limit "
+                         "watch-queue); resume from the last id you received\"}}\n\n",
+                         s->q_max);
+        sse_send_text(s, text, (size_t)n, H2O_SEND_STATE_FINAL);
     } else if (s->end_now) {
         sse_send(s, 0, H2O_SEND_STATE_FINAL);
     }
@@ -1000,6 +1181,8 @@ static void sse_proceed(h2o_generator_t *gen, h2o_req_t *req)
     (void)req;
     struct sse_stream *s = H2O_STRUCT_FROM_MEMBER(struct sse_stream, gen, gen);
     s->sending = false;
+    ch_free(s->buf); /* h2o is done with it */
+    s->buf = NULL;
     sse_pump(s);
     if (s->w.want_page && watcher_has_room(&s->w))
         watcher_next_page(&s->w);
@@ -1018,6 +1201,8 @@ static void sse_dispose(void *p)
 {
     struct sse_stream *s = p;
     watcher_release(&s->w);
+    if (h2o_timeout_is_linked(&s->pump_entry))
+        h2o_timeout_unlink(&s->pump_entry);
     ch_free(s->last_event);
     if (h2o_linklist_is_linked(&s->stream_link))
         h2o_linklist_unlink(&s->stream_link);
@@ -1029,15 +1214,15 @@ static void sse_dispose(void *p)
 
 static void sse_progress(struct sse_stream *s)
 {
-    size_t len;
+    char text[160];
+    int n;
     if (s->sending || s->ended || s->q_n)
         return;
-    len = (size_t)snprintf(s->buf, SSE_BUF_BYTES,
-                           ": heartbeat\nid: %" PRId64
-                           "\nevent: progress\ndata: {\"revision\":%" PRId64
-                           ",\"progress\":true}\n\n",
-                           s->w.rev, s->w.rev);
-    sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
+    n = snprintf(text, sizeof(text),
+                 ": heartbeat\nid: %" PRId64 "\nevent: progress\ndata: {\"revision\":%" PRId64
+                 ",\"progress\":true}\n\n",
+                 s->w.rev, s->w.rev);
+    sse_send_text(s, text, (size_t)n, H2O_SEND_STATE_IN_PROGRESS);
 }
 
 /* ---------------------------------------------------------------- long-poll */
@@ -1178,7 +1363,7 @@ static bool watcher_has_room(const struct watcher *w)
     }
     case WK_SSE: {
         const struct sse_stream *s = (const struct sse_stream *)w;
-        return s->q_n <= s->q_cap / 2;
+        return s->q_n <= s->q_max / 2;
     }
     default:
         return ((const struct poll_req *)w)->n_frames == 0;
@@ -1338,11 +1523,8 @@ static enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, i
     enum confhub_status rc;
     char rev[24];
 
-    s->q_cap = limits_of(wl)->watch_queue;
-    s->q = ch_calloc(s->q_cap, sizeof(*s->q));
-    s->buf = ch_malloc(SSE_BUF_BYTES);
-    if (!s->q || !s->buf)
-        return ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
+    s->q_max = limits_of(wl)->watch_queue; /* the ring starts empty and grows up to it */
+    s->pump_entry.cb = sse_on_pump;
     rc = watcher_begin(&s->w, start, err, &oldest);
     if (rc != CONFHUB_OK) {
         if (rc == CONFHUB_ECOMPACTED)
@@ -1365,9 +1547,10 @@ static enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, i
     h2o_start_response(s->req, &s->gen);
     /* The first bytes: a comment naming the start, so clients see the stream is open. Then
      * the catch-up, which waits for h2o to take these bytes. */
-    size_t len = (size_t)snprintf(
-        s->buf, SSE_BUF_BYTES, "retry: 1000\n: watching from revision %" PRId64 "\n\n", s->w.rev);
-    sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
+    char first[80];
+    int n = snprintf(first, sizeof(first), "retry: 1000\n: watching from revision %" PRId64 "\n\n",
+                     s->w.rev);
+    sse_send_text(s, first, (size_t)n, H2O_SEND_STATE_IN_PROGRESS);
     watcher_link(&s->w);
     resp->pending = true;
     return CONFHUB_OK;

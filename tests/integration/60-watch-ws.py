@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Watch over WebSocket (GET /v1/watch): live events, filters, several watches per connection,
 cancel, progress frames, bad requests answered with error frames while the connection and
-the other watches carry on, close codes, a slow consumer, and 1,000 watchers at once."""
+the other watches carry on, close codes, a slow consumer, 1,000 watchers at once, and 400
+watches on one connection getting large frames."""
 import asyncio
 import json
 import os
@@ -168,6 +169,32 @@ async def many(srv):
         await c.close()
 
 
+async def one_conn_many_frames(srv):
+    """400 watches on one connection and a 2 KB value: one change makes about 1 MB of frames
+    for one socket, more than the server gathers into one write, so it takes several."""
+    url = "ws://127.0.0.1:%d/v1/watch" % srv.port
+    async with websockets.connect(url, max_size=1 << 20) as ws:
+        for i in range(400):
+            await ws.send(json.dumps({"watch": {"id": i, "ns": "default", "section": "big"}}))
+        for i in range(400):
+            await recv_json(ws)
+        revs = []
+        for n in range(2):
+            r = await asyncio.to_thread(put, srv, "/v1/ns/default/big/v", "x%d" % n * 1000)
+            revs.append(r["revision"])
+        got = {}
+        while sum(len(v) for v in got.values()) < 800:
+            f = await recv_until(ws, lambda f: "events" in f)
+            got.setdefault(f["revision"], set()).add(f["id"])
+        tap.eq({r: len(got.get(r, ())) for r in revs}, {r: 400 for r in revs},
+               "400 watches on one connection each get both large changes")
+        tap.eq(sorted(got), revs, "and nothing else")
+
+
+with chtest.Server(args=["--max-watches-per-connection", "400"]) as srv:
+    asyncio.run(one_conn_many_frames(srv))
+    s, _, body = srv.json("GET", "/healthz")
+    tap.eq(s, 200, "the server answers after sending them")
 with chtest.Server(args=["--watch-progress-interval", "1", "--max-ws-message-bytes", "4096"]) as srv:
     asyncio.run(basics(srv))
     tap.ok(raw_upgrade(srv.port, "8").startswith("HTTP/1.1 426") , "unsupported WebSocket version: 426")

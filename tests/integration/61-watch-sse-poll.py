@@ -92,6 +92,19 @@ with chtest.Server(args=["--watch-progress-interval", "1"]) as srv:
         tap.ok(s == code and "error" in body, "%s: %d with an error body" % (what, code), (s, body))
     s, h, body = srv.json("GET", "/v1/watch?ns=nope&start_revision=0")
     tap.eq((s, body), (200, {"revision": 5, "events": []}), "an unknown namespace may be watched from a revision")
+    # A catch-up of many revisions at once: the stream's queue grows as they are queued.
+    first = put(srv, "/v1/ns/default/burst/k", 0)["revision"]
+    for i in range(1, 60):
+        put(srv, "/v1/ns/default/burst/k", i)
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    c.request("GET", "/v1/watch?ns=default&section=burst&start_revision=%d" % (first - 1),
+              headers={"Accept": "text/event-stream"})
+    r = c.getresponse()
+    ids = []
+    while len(ids) < 60:
+        ids += [int(m["id"]) for m in sse_messages(r, 1) if m.get("event") == "change"]
+    tap.eq(ids, list(range(first, first + 60)), "SSE catch-up of 60 revisions: all, in order")
+    c.close()
     s, h, body = srv.json("GET", "/v1/debug/ws-echo")
     tap.eq(s, 404, "the echo endpoint is off by default")
 tap.done()
