@@ -58,21 +58,25 @@ struct page {
 
 void ch_history_event_json(struct ch_buf *b, const struct ch_history_event *ev)
 {
-    char ts[32];
-    ch_history_event_json_at(b, ev, ch_time_format_ms(ev->ts_ms, ts, sizeof(ts)));
+    ch_history_event_head(b, ev);
+    ch_history_event_rest(b, ev);
 }
 
-void ch_history_event_json_at(struct ch_buf *b, const struct ch_history_event *ev,
-                              const char *stamp)
+void ch_history_event_head(struct ch_buf *b, const struct ch_history_event *ev)
 {
+    char ts[32];
     ch_buf_adds(b, "{\"revision\":");
     add_int(b, ev->revision);
     ch_buf_adds(b, ",\"timestamp\":\"");
-    ch_buf_adds(b, stamp);
+    ch_buf_adds(b, ch_time_format_ms(ev->ts_ms, ts, sizeof(ts)));
     ch_buf_addc(b, '"');
     add_name_member(b, "actor", ev->actor, false);
     add_name_member(b, "remote", ev->remote, false);
-    add_name_member(b, "op", ev->op == CH_STORE_SET ? "set" : "delete", false);
+}
+
+void ch_history_event_rest(struct ch_buf *b, const struct ch_history_event *ev)
+{
+    ch_buf_adds(b, ev->op == CH_STORE_SET ? ",\"op\":\"set\"" : ",\"op\":\"delete\"");
     add_name_member(b, "ns", ev->ns, false);
     add_name_member(b, "section", ev->section, false);
     add_name_member(b, "key", ev->key, false);

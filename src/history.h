@@ -27,10 +27,11 @@
  * leaving out old_value for a key created and new_value for a delete. */
 void ch_history_event_json(struct ch_buf *b, const struct ch_history_event *ev);
 
-/* The same with ev->ts_ms already formatted (ch_time_format_ms) as stamp: every event of a
- * revision shares one, and formatting it once per event is most of the cost of a large one. */
-void ch_history_event_json_at(struct ch_buf *b, const struct ch_history_event *ev,
-                              const char *stamp);
+/* ch_history_event_json in two parts. The head (revision, timestamp, actor, remote) is the
+ * same for every event of a revision, so a writer of many events of one revision (the change
+ * feed) writes it once and copies it; the rest is each event's own. */
+void ch_history_event_head(struct ch_buf *b, const struct ch_history_event *ev);
+void ch_history_event_rest(struct ch_buf *b, const struct ch_history_event *ev);
 
 /* Appends {"events":[...],"next_cursor":"..."|null,"revision":R} for filter f to out.
  * f->limit is the page size (1..CH_HISTORY_MAX_LIMIT). */

@@ -24,11 +24,12 @@
 
 /* ---------------------------------------------------------------- batches */
 
-/* Appends one event's JSON: the same shape as a history event (history.h). */
-static void add_event_json(struct ch_buf *b, const struct ch_store_revision *rev,
-                           const struct ch_store_event *ev, const char *stamp)
+/* The event as a history event (history.h); the revision's fields are filled in by the
+ * caller's head, written once per revision. */
+static struct ch_history_event as_history_event(const struct ch_store_revision *rev,
+                                                const struct ch_store_event *ev)
 {
-    struct ch_history_event hev = {
+    return (struct ch_history_event){
         .revision = rev->revision,
         .ts_ms = rev->ts_ms,
         .actor = rev->actor ? rev->actor : "",
@@ -40,7 +41,6 @@ static void add_event_json(struct ch_buf *b, const struct ch_store_revision *rev
         .old_value = ev->old_value,
         .new_value = ev->op == CH_STORE_SET ? ev->new_value : NULL,
     };
-    ch_history_event_json_at(b, &hev, stamp);
 }
 
 /* A bound on an event's JSON length: names at most double when escaped; the fixed part
@@ -61,11 +61,11 @@ static size_t event_json_bound(const struct ch_store_revision *rev, const struct
  */
 struct ch_watch_batch *ch_watch_batch_new(const struct ch_store_revision *rev)
 {
-    struct ch_buf text = {0};
+    struct ch_buf text = {0}, head = {0};
     struct ch_watch_batch *b = NULL;
     struct ch_watch_event *events;
     size_t *ends = NULL, names = 0, bound = 1, size;
-    char stamp[32], *p;
+    char *p;
 
     ends = ch_calloc(rev->n_events ? rev->n_events : 1, sizeof(*ends));
     if (!ends)
@@ -75,13 +75,18 @@ struct ch_watch_batch *ch_watch_batch_new(const struct ch_store_revision *rev)
         names += strlen(rev->events[i].ns) + strlen(rev->events[i].section) +
                  strlen(rev->events[i].key) + 3;
     }
-    if (!ch_buf_reserve(&text, bound))
+    if (rev->n_events) {
+        struct ch_history_event first = as_history_event(rev, &rev->events[0]);
+        ch_history_event_head(&head, &first);
+    }
+    if (!ch_buf_reserve(&text, bound) || head.failed)
         goto done;
-    ch_time_format_ms(rev->ts_ms, stamp, sizeof(stamp));
     for (size_t i = 0; i < rev->n_events; i++) {
+        struct ch_history_event hev = as_history_event(rev, &rev->events[i]);
         if (i)
             ch_buf_addc(&text, ',');
-        add_event_json(&text, rev, &rev->events[i], stamp);
+        ch_buf_add(&text, head.ptr, head.len);
+        ch_history_event_rest(&text, &hev);
         ends[i] = text.len;
     }
     if (text.failed)
@@ -121,6 +126,7 @@ struct ch_watch_batch *ch_watch_batch_new(const struct ch_store_revision *rev)
 done:
     ch_free(ends);
     ch_buf_free(&text);
+    ch_buf_free(&head);
     return b;
 }
 
