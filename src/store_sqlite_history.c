@@ -150,6 +150,43 @@ static const char *text_col(sqlite3_stmt *stmt, int col, bool *oom)
     return t;
 }
 
+/* Where the rows of a read go: the caller's callback, of the kind the read returns. */
+struct row_sink {
+    union {
+        ch_store_event_fn *event;
+        ch_store_load_fn *entry;
+        ch_store_change_fn *change;
+    } fn;
+
+    void *userdata;
+};
+
+/* Decodes the current row and hands it to the sink; sets *oom (and hands nothing on) when a
+ * column could not be read for lack of memory. */
+typedef enum confhub_status row_fn(sqlite3_stmt *stmt, const struct row_sink *sink, bool *oom,
+                                   struct ch_err *err);
+
+/* Steps stmt (bound, or rc the binding's failure) through every row, calling decode for
+ * each; stops at the first error the sink returns. Finalizes stmt. */
+static enum confhub_status each_row(struct sqlite_store *s, sqlite3_stmt *stmt, int rc,
+                                    row_fn *decode, const struct row_sink *sink, struct ch_err *err)
+{
+    enum confhub_status status = CONFHUB_OK;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        bool oom = false;
+        status = decode(stmt, sink, &oom, err);
+        if (oom)
+            rc = SQLITE_NOMEM;
+        if (oom || status != CONFHUB_OK)
+            break;
+        rc = SQLITE_OK;
+    }
+    if (status == CONFHUB_OK && rc != SQLITE_DONE)
+        status = ch_sqlite_fail(s, rc, err, "cannot read history");
+    sqlite3_finalize(stmt);
+    return status;
+}
+
 /* ---------------------------------------------------------------- info */
 
 enum confhub_status ch_sqlite_info(struct ch_store *store, struct ch_store_info *out,
@@ -292,6 +329,26 @@ static int bind_history(sqlite3_stmt *stmt, const struct ch_history_filter *f, i
     return rc;
 }
 
+static enum confhub_status decode_event(sqlite3_stmt *stmt, const struct row_sink *sink, bool *oom,
+                                        struct ch_err *err)
+{
+    const char *op = text_col(stmt, 5, oom);
+    struct ch_history_event ev = {
+        .revision = sqlite3_column_int64(stmt, 0),
+        .seq = sqlite3_column_int64(stmt, 1),
+        .ts_ms = sqlite3_column_int64(stmt, 2),
+        .actor = text_col(stmt, 3, oom),
+        .remote = text_col(stmt, 4, oom),
+        .op = op && strcmp(op, "delete") == 0 ? CH_STORE_DELETE : CH_STORE_SET,
+        .ns = text_col(stmt, 6, oom),
+        .section = text_col(stmt, 7, oom),
+        .key = text_col(stmt, 8, oom),
+        .old_value = text_col(stmt, 9, oom),
+        .new_value = text_col(stmt, 10, oom),
+    };
+    return *oom ? CONFHUB_OK : sink->fn.event(sink->userdata, &ev, err);
+}
+
 static enum confhub_status run_history(struct sqlite_store *s, const struct ch_history_filter *f,
                                        int64_t from, int64_t to, ch_store_event_fn *fn,
                                        void *userdata, struct ch_err *err)
@@ -306,35 +363,8 @@ static enum confhub_status run_history(struct sqlite_store *s, const struct ch_h
     if (status != CONFHUB_OK)
         return status;
     rc = bind_history(stmt, f, from, to);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        bool oom = false;
-        const char *op = text_col(stmt, 5, &oom);
-        struct ch_history_event ev = {
-            .revision = sqlite3_column_int64(stmt, 0),
-            .seq = sqlite3_column_int64(stmt, 1),
-            .ts_ms = sqlite3_column_int64(stmt, 2),
-            .actor = text_col(stmt, 3, &oom),
-            .remote = text_col(stmt, 4, &oom),
-            .op = op && strcmp(op, "delete") == 0 ? CH_STORE_DELETE : CH_STORE_SET,
-            .ns = text_col(stmt, 6, &oom),
-            .section = text_col(stmt, 7, &oom),
-            .key = text_col(stmt, 8, &oom),
-            .old_value = text_col(stmt, 9, &oom),
-            .new_value = text_col(stmt, 10, &oom),
-        };
-        if (oom) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        status = fn(userdata, &ev, err);
-        if (status != CONFHUB_OK)
-            break;
-        rc = SQLITE_OK;
-    }
-    if (status == CONFHUB_OK && rc != SQLITE_DONE)
-        status = ch_sqlite_fail(s, rc, err, "cannot read history");
-    sqlite3_finalize(stmt);
-    return status;
+    struct row_sink sink = {.fn.event = fn, .userdata = userdata};
+    return each_row(s, stmt, rc, decode_event, &sink, err);
 }
 
 enum confhub_status ch_sqlite_history(struct ch_store *store, const struct ch_history_filter *f,
@@ -405,6 +435,19 @@ static void state_sql(struct ch_buf *sql, const struct ch_store_scope *scope)
                      " WHERE old_value IS NOT NULL ORDER BY 1, 2, 3");
 }
 
+static enum confhub_status decode_entry(sqlite3_stmt *stmt, const struct row_sink *sink, bool *oom,
+                                        struct ch_err *err)
+{
+    struct ch_store_entry e = {
+        .ns = text_col(stmt, 0, oom),
+        .section = text_col(stmt, 1, oom),
+        .key = text_col(stmt, 2, oom),
+        .value = text_col(stmt, 3, oom),
+        .value_len = (size_t)sqlite3_column_bytes(stmt, 3),
+    };
+    return *oom ? CONFHUB_OK : sink->fn.entry(sink->userdata, &e, err);
+}
+
 enum confhub_status ch_sqlite_state_at(struct ch_store *store, const struct ch_store_scope *scope,
                                        int64_t revision, ch_store_load_fn *fn, void *userdata,
                                        struct ch_store_info *info_out, struct ch_err *err)
@@ -426,27 +469,8 @@ enum confhub_status ch_sqlite_state_at(struct ch_store *store, const struct ch_s
     if (status != CONFHUB_OK)
         return end_read(s, status, &info, info_out);
     rc = bind_scope(stmt, scope) | sqlite3_bind_int64(stmt, 4, revision);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        bool oom = false;
-        struct ch_store_entry e = {
-            .ns = text_col(stmt, 0, &oom),
-            .section = text_col(stmt, 1, &oom),
-            .key = text_col(stmt, 2, &oom),
-            .value = text_col(stmt, 3, &oom),
-            .value_len = (size_t)sqlite3_column_bytes(stmt, 3),
-        };
-        if (oom) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        status = fn(userdata, &e, err);
-        if (status != CONFHUB_OK)
-            break;
-        rc = SQLITE_OK;
-    }
-    if (status == CONFHUB_OK && rc != SQLITE_DONE)
-        status = ch_sqlite_fail(s, rc, err, "cannot read history");
-    sqlite3_finalize(stmt);
+    struct row_sink sink = {.fn.entry = fn, .userdata = userdata};
+    status = each_row(s, stmt, rc, decode_entry, &sink, err);
     return end_read(s, status, &info, info_out);
 }
 
@@ -465,6 +489,19 @@ static void changes_sql(struct ch_buf *sql, const struct ch_store_scope *scope)
                      " SELECT f.ns, f.section, f.key, f.old_value, l.new_value"
                      " FROM f JOIN l USING (ns, section, key)"
                      " WHERE f.old_value IS NOT l.new_value ORDER BY 1, 2, 3");
+}
+
+static enum confhub_status decode_change(sqlite3_stmt *stmt, const struct row_sink *sink, bool *oom,
+                                         struct ch_err *err)
+{
+    struct ch_store_change c = {
+        .ns = text_col(stmt, 0, oom),
+        .section = text_col(stmt, 1, oom),
+        .key = text_col(stmt, 2, oom),
+        .old_value = text_col(stmt, 3, oom),
+        .new_value = text_col(stmt, 4, oom),
+    };
+    return *oom ? CONFHUB_OK : sink->fn.change(sink->userdata, &c, err);
 }
 
 enum confhub_status ch_sqlite_changes(struct ch_store *store, const struct ch_store_scope *scope,
@@ -496,27 +533,8 @@ enum confhub_status ch_sqlite_changes(struct ch_store *store, const struct ch_st
         return end_read(s, status, &info, info_out);
     rc = bind_scope(stmt, scope) | sqlite3_bind_int64(stmt, 4, from_rev) |
          sqlite3_bind_int64(stmt, 5, to_rev);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        bool oom = false;
-        struct ch_store_change c = {
-            .ns = text_col(stmt, 0, &oom),
-            .section = text_col(stmt, 1, &oom),
-            .key = text_col(stmt, 2, &oom),
-            .old_value = text_col(stmt, 3, &oom),
-            .new_value = text_col(stmt, 4, &oom),
-        };
-        if (oom) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        status = fn(userdata, &c, err);
-        if (status != CONFHUB_OK)
-            break;
-        rc = SQLITE_OK;
-    }
-    if (status == CONFHUB_OK && rc != SQLITE_DONE)
-        status = ch_sqlite_fail(s, rc, err, "cannot read history");
-    sqlite3_finalize(stmt);
+    struct row_sink sink = {.fn.change = fn, .userdata = userdata};
+    status = each_row(s, stmt, rc, decode_change, &sink, err);
     return end_read(s, status, &info, info_out);
 }
 

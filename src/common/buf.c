@@ -20,13 +20,8 @@ bool ch_buf_add(struct ch_buf *b, const void *data, size_t len)
             }
             cap *= 2;
         }
-        char *grown = ch_realloc(b->ptr, cap);
-        if (!grown) {
-            b->failed = true;
+        if (!ch_buf_reserve(b, cap))
             return false;
-        }
-        b->ptr = grown;
-        b->cap = cap;
     }
     if (len)
         memcpy(b->ptr + b->len, data, len);
