@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -344,6 +345,29 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
     return 0;
 }
 
+/* Raises the open-file limit to what --max-connections needs (one descriptor per connection,
+ * plus the store, listeners and loops), up to the hard limit: the usual soft limit of 1024
+ * would make accept() fail long before 10,000 connections. Warns when the hard limit is
+ * lower, naming what the server can then really hold. */
+static void raise_fd_limit(const struct ch_limits *limits, unsigned threads)
+{
+    rlim_t spare = 64 + 4 * (rlim_t)threads, want = (rlim_t)limits->max_connections + spare;
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= want)
+        return;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < want)
+        ch_log(CH_LOG_WARN, "serve",
+               "open-file limit is %llu (hard limit %llu): about %llu connections can be open, "
+               "not --max-connections %zu; raise the limit (ulimit -n, LimitNOFILE=)",
+               (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+               (unsigned long long)(rl.rlim_cur > spare ? rl.rlim_cur - spare : 0),
+               limits->max_connections);
+}
+
 /* Builds the store URI from --store or --data, creating the data directory. */
 static enum confhub_status store_uri(const char *store, const char *data_dir, char *out,
                                      size_t out_len, struct ch_err *err)
@@ -394,6 +418,7 @@ int ch_server_serve_main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    raise_fd_limit(&o.limits, o.threads);
     if (store_uri(o.store_uri, o.data_dir, uri, sizeof(uri), &err) != CONFHUB_OK ||
         ch_store_open(uri, &sopts, &store, &err) != CONFHUB_OK ||
         ch_model_new(o.threads, &model, &err) != CONFHUB_OK ||

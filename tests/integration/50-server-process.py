@@ -215,7 +215,34 @@ def test_sigint():
     srv.cleanup()
 
 
+def soft_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    return None
+
+
+def test_fd_limit():
+    """serve raises its soft open-file limit to what --max-connections needs, up to the hard
+    limit, and says so when the hard limit is too low."""
+    for hard, warn in ((20000, False), (500, True)):
+        srv = chtest.Server(wrap=["prlimit", "--nofile=200:%d" % hard]).start()
+        soft = soft_nofile(srv.proc.pid)
+        st, _, _ = srv.json("GET", "/healthz")
+        srv.stop()
+        log = srv.read_log()
+        srv.cleanup()
+        if warn:
+            tap.ok(soft == 500 and "open-file limit is 500" in log and "--max-connections 10000" in log,
+                   "a hard limit below --max-connections is used and warned about", (soft, log))
+        else:
+            tap.ok(soft is not None and soft >= 10000 and "open-file limit" not in log and st == 200,
+                   "the soft limit is raised to what --max-connections needs", (soft, log))
+
+
 test_help_and_usage()
+test_fd_limit()
 test_seed_errors()
 test_seeds()
 test_address_in_use()

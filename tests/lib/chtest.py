@@ -93,19 +93,20 @@ def free_port():
 class Server:
     """The real server on a free loopback port with its own data directory."""
 
-    def __init__(self, args=(), data_dir=None, seed=None, port=None, keep_data=False):
+    def __init__(self, args=(), data_dir=None, seed=None, port=None, keep_data=False, wrap=()):
         self.port = port or free_port()
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="confhub-test-")
         self.args = list(args)
         self.seed = seed
         self.keep_data = keep_data
+        self.wrap = list(wrap)  # a command the server runs under, such as ["prlimit", ...]
         self.proc = None
         self.url = "http://127.0.0.1:%d" % self.port
         self.log_path = os.path.join(self.data_dir, "server.log")
 
     def start(self):
-        cmd = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data_dir,
+        cmd = self.wrap + [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data_dir,
                "--threads", "2", "--no-access-log"] + self.args
         if self.seed:
             cmd += ["--seed", self.seed]
