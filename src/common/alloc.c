@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <jansson.h>
 
@@ -20,6 +21,22 @@ static int should_fail(void)
         return 1;
     atomic_store_explicit(&fail_countdown, n - 1, memory_order_relaxed);
     return 0;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+void *ch_malloc_large(size_t size)
+{
+    if (size < HUGE_PAGE)
+        return ch_malloc(size);
+    if (should_fail())
+        return NULL;
+    size_t rounded = (size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    void *p = aligned_alloc(HUGE_PAGE, rounded);
+    /* Advice only: where THP is off (or not allowed), this fails and nothing changes. */
+    if (p)
+        (void)madvise(p, rounded, MADV_HUGEPAGE);
+    return p;
 }
 
 void ch_alloc_fail_after(long n)

@@ -36,7 +36,13 @@ bool ch_buf_reserve(struct ch_buf *b, size_t cap)
         return false;
     if (cap <= b->cap)
         return true;
-    char *grown = ch_realloc(b->ptr, cap);
+    /* Large buffers move to huge-page memory instead of growing in place (alloc.h). */
+    char *grown = cap >= ((size_t)2 << 20) ? ch_malloc_large(cap) : ch_realloc(b->ptr, cap);
+    if (grown && cap >= ((size_t)2 << 20)) {
+        if (b->len)
+            memcpy(grown, b->ptr, b->len + 1);
+        ch_free(b->ptr);
+    }
     if (!grown) {
         b->failed = true;
         return false;
