@@ -41,15 +41,6 @@ static enum confhub_status answer_json(struct ch_req *req, struct ch_resp *resp,
     return CONFHUB_OK;
 }
 
-static bool query_flag(const struct ch_req *req, const char *name)
-{
-    const char *v;
-    size_t len;
-    if (!ch_http_query_get(req, name, &v, &len))
-        return false;
-    return len == 0 || (len == 4 && memcmp(v, "true", 4) == 0) || (len == 1 && v[0] == '1');
-}
-
 /* ?revision=R: the read is answered from history (http_history.c). */
 static bool wants_past(const struct ch_req *req)
 {
@@ -205,7 +196,7 @@ enum confhub_status ch_api_get_key(struct ch_req *req, struct ch_resp *resp, str
                           req->params[1], req->params[2]);
     ch_entry_info(e, &info);
     resp->etag = info.mod_rev;
-    if (!query_flag(req, "meta")) {
+    if (!ch_http_query_flag(req, "meta")) {
         resp->body = info.value;
         resp->body_len = info.value_len;
         return CONFHUB_OK;
@@ -415,7 +406,7 @@ enum confhub_status ch_api_import(struct ch_req *req, struct ch_resp *resp, stru
     if (!w)
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot queue the write: out of memory");
     w->want_diff = true;
-    w->dry_run = query_flag(req, "dry_run");
+    w->dry_run = ch_http_query_flag(req, "dry_run");
     rc = parse_conditions(req, w, err);
     if (rc == CONFHUB_OK)
         rc = ch_format_parse(fmt, "request body", req->body, req->body_len, &opts, &w->value, err);
@@ -440,7 +431,7 @@ enum confhub_status ch_http_export_format(struct ch_req *req, enum ch_format *ou
 
 enum confhub_status ch_api_export(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
-    struct ch_format_opts opts = {.pretty = query_flag(req, "pretty")};
+    struct ch_format_opts opts = {.pretty = ch_http_query_flag(req, "pretty")};
     const struct ch_ns *ns = ch_state_find_ns(req->state, req->params[0], req->param_len[0]);
     const struct ch_blob *blob = ns ? ch_ns_json(ns) : NULL;
     enum ch_format fmt;
@@ -575,7 +566,7 @@ enum confhub_status ch_api_import_stream(struct ch_req *req, struct ch_resp *res
     }
     w->txn = txn;
     w->want_diff = true;
-    w->dry_run = query_flag(req, "dry_run");
+    w->dry_run = ch_http_query_flag(req, "dry_run");
     rc = ch_http_submit_write(req, w, resp, err); /* takes w */
 done:
     json_decref(ops);

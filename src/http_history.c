@@ -195,34 +195,11 @@ static enum confhub_status submit_job(struct ch_req *req, struct history_job *jo
 
 /* ---------------------------------------------------------------- query parameters */
 
-/* The percent-decoded value of query parameter name, NUL-terminated in *out (owned), or
- * *out NULL when absent. */
-static enum confhub_status query_text(struct ch_req *req, const char *name, char **out,
-                                      struct ch_err *err)
-{
-    const char *raw;
-    size_t raw_len, len = 0;
-    *out = NULL;
-    if (!ch_http_query_get(req, name, &raw, &raw_len))
-        return CONFHUB_OK;
-    char *text = ch_malloc(raw_len + 1);
-    if (!text)
-        return ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
-    if (ch_names_percent_decode(raw, raw_len, text, &len, err) != CONFHUB_OK) {
-        char why[sizeof(err->msg)];
-        snprintf(why, sizeof(why), "%s", err->msg);
-        ch_free(text);
-        return ch_err_set(err, CONFHUB_EINVAL, "query parameter '%s': %s", name, why);
-    }
-    *out = text;
-    return CONFHUB_OK;
-}
-
 /* A name parameter (ns, section, key), checked like a path segment. */
 static enum confhub_status query_name(struct ch_req *req, const char *name, char **out,
                                       struct ch_err *err)
 {
-    enum confhub_status rc = query_text(req, name, out, err);
+    enum confhub_status rc = ch_http_query_text(req, name, out, err);
     if (rc != CONFHUB_OK || !*out)
         return rc;
     rc = ch_names_check(name, *out, strlen(*out), req->loop->server->limits->max_name_bytes, err);
@@ -258,7 +235,7 @@ static enum confhub_status query_time(struct ch_req *req, const char *name, int6
                                       struct ch_err *err)
 {
     char *text = NULL;
-    enum confhub_status rc = query_text(req, name, &text, err);
+    enum confhub_status rc = ch_http_query_text(req, name, &text, err);
     if (rc != CONFHUB_OK || !text)
         return rc;
     if (!ch_time_parse_rfc3339(text, strlen(text), out))
@@ -299,9 +276,9 @@ static enum confhub_status history_filter(struct ch_req *req, struct history_job
     enum confhub_status rc = query_scope(req, job, err);
 
     if (rc == CONFHUB_OK)
-        rc = query_text(req, "prefix", &job->prefix, err);
+        rc = ch_http_query_text(req, "prefix", &job->prefix, err);
     if (rc == CONFHUB_OK)
-        rc = query_text(req, "actor", &job->actor, err);
+        rc = ch_http_query_text(req, "actor", &job->actor, err);
     if (rc == CONFHUB_OK)
         rc = query_number(req, "from_revision", &f->from_rev, NULL, err);
     if (rc == CONFHUB_OK)
@@ -422,8 +399,7 @@ enum confhub_status ch_http_read_at(struct ch_req *req, const char *what, struct
         return ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
     rc = query_number(req, "revision", &job->revision, NULL, err);
     job->header_rev = job->revision;
-    job->pretty = ch_http_query_get(req, "pretty", &v, &len) &&
-                  (len == 0 || (len == 4 && memcmp(v, "true", 4) == 0));
+    job->pretty = ch_http_query_flag(req, "pretty");
     if (rc == CONFHUB_OK && req->n_params > 0 && !(job->ns = ch_strdup(req->params[0])))
         rc = ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
     if (rc == CONFHUB_OK && kind != JOB_EXPORT && req->n_params > 1 &&

@@ -138,6 +138,14 @@ int64_t ch_http_current_revision(struct ch_http_server *server);
 /* Query parameter lookup: returns true and sets *value and *len when name is present. */
 bool ch_http_query_get(const struct ch_req *req, const char *name, const char **value, size_t *len);
 
+/* A boolean query parameter: present bare, "true" or "1". */
+bool ch_http_query_flag(const struct ch_req *req, const char *name);
+
+/* The percent-decoded value of query parameter name, NUL-terminated in *out (owned, ch_free),
+ * or *out NULL when absent. CONFHUB_EINVAL for a bad escape or a decoded NUL. */
+enum confhub_status ch_http_query_text(struct ch_req *req, const char *name, char **out,
+                                       struct ch_err *err);
+
 /* Writes the error body and status for status code/err, and the access log line. */
 void ch_http_send_error(struct http_loop *loop, h2o_req_t *req, const struct route *route,
                         enum confhub_status code, const struct ch_err *err, int64_t start_us);

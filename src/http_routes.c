@@ -352,6 +352,36 @@ bool ch_http_query_get(const struct ch_req *req, const char *name, const char **
     return false;
 }
 
+bool ch_http_query_flag(const struct ch_req *req, const char *name)
+{
+    const char *v;
+    size_t len;
+    if (!ch_http_query_get(req, name, &v, &len))
+        return false;
+    return len == 0 || (len == 4 && memcmp(v, "true", 4) == 0) || (len == 1 && v[0] == '1');
+}
+
+enum confhub_status ch_http_query_text(struct ch_req *req, const char *name, char **out,
+                                       struct ch_err *err)
+{
+    const char *raw;
+    size_t raw_len, len = 0;
+    *out = NULL;
+    if (!ch_http_query_get(req, name, &raw, &raw_len))
+        return CONFHUB_OK;
+    char *text = ch_malloc(raw_len + 1);
+    if (!text)
+        return ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
+    if (ch_names_percent_decode(raw, raw_len, text, &len, err) != CONFHUB_OK) {
+        char why[sizeof(err->msg)]; /* the message is formatted into the buffer it quotes */
+        snprintf(why, sizeof(why), "%s", err->msg);
+        ch_free(text);
+        return ch_err_set(err, CONFHUB_EINVAL, "query parameter '%s': %s", name, why);
+    }
+    *out = text;
+    return CONFHUB_OK;
+}
+
 enum confhub_status ch_http_actor(struct ch_req *req, char *out, size_t out_len, struct ch_err *err)
 {
     ssize_t i = h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("x-confhub-actor"), -1);

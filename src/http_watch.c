@@ -499,15 +499,9 @@ static enum confhub_status parse_query(struct ch_req *req, struct watcher *w, in
     size_t len;
 
     for (size_t i = 0; i < 4; i++) {
-        if (!ch_http_query_get(req, names[i], &v, &len))
-            continue;
-        char *out = ch_malloc(len + 1);
-        size_t out_len = 0;
-        if (!out)
-            return ch_err_set(err, CONFHUB_ENOMEM, "out of memory");
-        *fields[i] = out;
-        if (ch_names_percent_decode(v, len, out, &out_len, err) != CONFHUB_OK)
-            return ch_err_set(err, CONFHUB_EINVAL, "query parameter %s: %s", names[i], err->msg);
+        enum confhub_status rc = ch_http_query_text(req, names[i], fields[i], err);
+        if (rc != CONFHUB_OK)
+            return rc;
     }
     *start = -1;
     if (ch_http_query_get(req, "start_revision", &v, &len) && !ch_num_parse(v, len, start))

@@ -90,6 +90,9 @@ with chtest.Server(args=["--watch-progress-interval", "1"]) as srv:
                           ("ns=a%2Fb", 400, "bad namespace name")]:
         s, h, body = srv.json("GET", "/v1/watch?" + q)
         tap.ok(s == code and "error" in body, "%s: %d with an error body" % (what, code), (s, body))
+    s, h, body = srv.json("GET", "/v1/watch?ns=default&section=%zz")
+    tap.ok(s == 400 and "'section'" in body["error"]["message"] and "%" in body["error"]["message"],
+           "a bad escape in a filter is 400 naming the parameter and the escape", (s, body))
     s, h, body = srv.json("GET", "/v1/watch?ns=nope&start_revision=0")
     tap.eq((s, body), (200, {"revision": 5, "events": []}), "an unknown namespace may be watched from a revision")
     # A catch-up of many revisions at once: the stream's queue grows as they are queued.
