@@ -432,16 +432,18 @@ enum confhub_status ch_http_export_format(struct ch_req *req, enum ch_format *ou
 enum confhub_status ch_api_export(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     struct ch_format_opts opts = {.pretty = ch_http_query_flag(req, "pretty")};
-    const struct ch_ns *ns = ch_state_find_ns(req->state, req->params[0], req->param_len[0]);
-    const struct ch_blob *blob = ns ? ch_ns_json(ns) : NULL;
+    const struct ch_ns *ns;
+    const struct ch_blob *blob;
     enum ch_format fmt;
     json_t *doc = NULL;
     char *text = NULL;
     size_t len = 0;
     enum confhub_status rc;
 
-    if (wants_past(req))
+    if (wants_past(req)) /* before the current document is serialised for nothing */
         return ch_http_read_at(req, "export", resp, err);
+    ns = ch_state_find_ns(req->state, req->params[0], req->param_len[0]);
+    blob = ns ? ch_ns_json(ns) : NULL;
     rc = request_format(req, H2O_TOKEN_ACCEPT, &fmt, err);
     if (rc != CONFHUB_OK)
         return rc;

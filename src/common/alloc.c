@@ -23,16 +23,14 @@ static int should_fail(void)
     return 0;
 }
 
-#define HUGE_PAGE ((size_t)2 << 20)
-
 void *ch_malloc_large(size_t size)
 {
-    if (size < HUGE_PAGE)
+    if (size < CH_ALLOC_LARGE)
         return ch_malloc(size);
     if (should_fail())
         return NULL;
-    size_t rounded = (size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    void *p = aligned_alloc(HUGE_PAGE, rounded);
+    size_t rounded = (size + CH_ALLOC_LARGE - 1) & ~(CH_ALLOC_LARGE - 1);
+    void *p = aligned_alloc(CH_ALLOC_LARGE, rounded);
     /* Advice only: where THP is off (or not allowed), this fails and nothing changes. */
     if (p)
         (void)madvise(p, rounded, MADV_HUGEPAGE);

@@ -19,8 +19,11 @@ char *ch_strdup(const char *s);
 char *ch_strndup(const char *s, size_t len); /* copies len bytes and adds a NUL */
 void ch_free(void *p);
 
+/* The size from which ch_malloc_large uses huge pages: one transparent huge page. */
+#define CH_ALLOC_LARGE ((size_t)2 << 20)
+
 /* For a buffer of size bytes that will be filled right away (megabytes of serialised text):
- * at 2 MiB and more the memory is asked for in transparent huge pages (MADV_HUGEPAGE), so
+ * at CH_ALLOC_LARGE and more the memory is asked for in transparent huge pages (MADV_HUGEPAGE), so
  * filling it takes one page fault per 2 MiB instead of one per 4 KiB. Free with ch_free. */
 void *ch_malloc_large(size_t size);
 

@@ -37,8 +37,9 @@ bool ch_buf_reserve(struct ch_buf *b, size_t cap)
     if (cap <= b->cap)
         return true;
     /* Large buffers move to huge-page memory instead of growing in place (alloc.h). */
-    char *grown = cap >= ((size_t)2 << 20) ? ch_malloc_large(cap) : ch_realloc(b->ptr, cap);
-    if (grown && cap >= ((size_t)2 << 20)) {
+    bool large = cap >= CH_ALLOC_LARGE;
+    char *grown = large ? ch_malloc_large(cap) : ch_realloc(b->ptr, cap);
+    if (grown && large) {
         if (b->len)
             memcpy(grown, b->ptr, b->len + 1);
         ch_free(b->ptr);
