@@ -64,21 +64,6 @@ struct batch {
     size_t n_plans, cap_plans;
 };
 
-static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return true;
-    size_t n = *cap ? *cap * 2 : 16;
-    while (n < need)
-        n *= 2;
-    void *p = ch_realloc(*arr, n * elem);
-    if (!p)
-        return false;
-    *arr = p;
-    *cap = n;
-    return true;
-}
-
 /* ---------------------------------------------------------------- planning a write */
 
 static enum confhub_status check_conditions(const struct ch_write *w, const struct ch_op *op,
@@ -159,7 +144,8 @@ static const struct ch_section *section_of(const struct ch_model *model, const c
 static char *own(struct batch *b, const char *s)
 {
     char *copy = ch_strdup(s);
-    if (!copy || !grow((void **)&b->owned, &b->cap_owned, b->n_owned + 1, sizeof(*b->owned))) {
+    if (!copy ||
+        !ch_array_grow((void **)&b->owned, &b->cap_owned, b->n_owned + 1, sizeof(*b->owned))) {
         ch_free(copy);
         return NULL;
     }
@@ -173,7 +159,8 @@ static char *own(struct batch *b, const char *s)
 static enum confhub_status apply_plan(struct ch_service *svc, struct batch *b,
                                       const struct ch_plan *plan, int64_t rev)
 {
-    if (!grow((void **)&b->events, &b->cap_events, b->n_events + plan->n, sizeof(*b->events)))
+    if (!ch_array_grow((void **)&b->events, &b->cap_events, b->n_events + plan->n,
+                       sizeof(*b->events)))
         return CONFHUB_ENOMEM;
     for (size_t i = 0; i < plan->n; i++) {
         const struct ch_change *c = &plan->items[i];
@@ -215,7 +202,7 @@ static enum confhub_status apply_plan(struct ch_service *svc, struct batch *b,
 /* Keeps a plan until the batch is committed (its events point into it); empties *plan. */
 static enum confhub_status keep_plan(struct batch *b, struct ch_plan *plan)
 {
-    if (!grow((void **)&b->plans, &b->cap_plans, b->n_plans + 1, sizeof(*b->plans)))
+    if (!ch_array_grow((void **)&b->plans, &b->cap_plans, b->n_plans + 1, sizeof(*b->plans)))
         return CONFHUB_ENOMEM;
     b->plans[b->n_plans++] = *plan;
     memset(plan, 0, sizeof(*plan));
@@ -231,8 +218,8 @@ static enum confhub_status record_revision(struct ch_service *svc, struct batch 
     if (now < svc->last_ts_ms)
         now = svc->last_ts_ms;
     svc->last_ts_ms = now;
-    if (!grow((void **)&b->revs, &b->cap_revs, b->n_revs + 1, sizeof(*b->revs)) ||
-        !grow((void **)&b->rev_first_event, &b->cap_first, b->n_revs + 1, sizeof(size_t)))
+    if (!ch_array_grow((void **)&b->revs, &b->cap_revs, b->n_revs + 1, sizeof(*b->revs)) ||
+        !ch_array_grow((void **)&b->rev_first_event, &b->cap_first, b->n_revs + 1, sizeof(size_t)))
         return CONFHUB_ENOMEM;
     b->revs[b->n_revs] = (struct ch_store_revision){
         .revision = rev,

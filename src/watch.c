@@ -406,14 +406,8 @@ static enum confhub_status history_flush_rev(struct history_read *h)
     struct ch_watch_batch *b;
     if (h->n_events == 0)
         return CONFHUB_OK;
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 16;
-        struct ch_watch_batch **p = ch_realloc(h->batches, cap * sizeof(*p));
-        if (!p)
-            return CONFHUB_ENOMEM;
-        h->batches = p;
-        h->cap = cap;
-    }
+    if (!ch_array_grow((void **)&h->batches, &h->cap, h->n + 1, sizeof(*h->batches)))
+        return CONFHUB_ENOMEM;
     b = ch_watch_batch_new(&rev);
     if (!b)
         return CONFHUB_ENOMEM;
@@ -429,14 +423,8 @@ static enum confhub_status history_event(void *userdata, const struct ch_history
     struct ch_store_event *out;
     if (h->n_events && ev->revision != h->rev && history_flush_rev(h) != CONFHUB_OK)
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
-    if (h->n_events == h->cap_events) {
-        size_t cap = h->cap_events ? h->cap_events * 2 : 16;
-        struct ch_store_event *p = ch_realloc(h->events, cap * sizeof(*p));
-        if (!p)
-            return ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
-        h->events = p;
-        h->cap_events = cap;
-    }
+    if (!ch_array_grow((void **)&h->events, &h->cap_events, h->n_events + 1, sizeof(*h->events)))
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot read history: out of memory");
     if (h->n_events == 0) {
         h->rev = ev->revision;
         h->ts_ms = ev->ts_ms;

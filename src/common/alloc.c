@@ -23,6 +23,21 @@ static int should_fail(void)
     return 0;
 }
 
+bool ch_array_grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap ? *cap * 2 : 16;
+    while (n < need)
+        n *= 2;
+    void *p = ch_realloc(*arr, n * elem);
+    if (!p)
+        return false;
+    *arr = p;
+    *cap = n;
+    return true;
+}
+
 void *ch_malloc_large(size_t size)
 {
     if (size < CH_ALLOC_LARGE)

@@ -10,6 +10,7 @@
 #ifndef CH_ALLOC_H
 #define CH_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 void *ch_malloc(size_t size);
@@ -18,6 +19,10 @@ void *ch_realloc(void *p, size_t size);
 char *ch_strdup(const char *s);
 char *ch_strndup(const char *s, size_t len); /* copies len bytes and adds a NUL */
 void ch_free(void *p);
+
+/* Makes room in the array *arr of *cap elements of elem bytes for at least need of them,
+ * doubling (from 16). Returns false, leaving *arr and *cap alone, when out of memory. */
+bool ch_array_grow(void **arr, size_t *cap, size_t need, size_t elem);
 
 /* The size from which ch_malloc_large uses huge pages: one transparent huge page. */
 #define CH_ALLOC_LARGE ((size_t)2 << 20)
