@@ -24,6 +24,11 @@ CFLAGS   += -std=c11 $(WARN) $(CFLAGS_$(BUILD)) -fPIC -fvisibility=hidden \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(filter -fsanitize=%,$(CFLAGS_$(BUILD)))
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lssl -lcrypto -lz -lpthread -lm
+# The release server allocates with jemalloc (docs/decisions.md, "The allocator"); sanitizer
+# builds keep their own allocator, and libconfhub never imposes one on its host.
+MALLOC_release := -ljemalloc
+CPPFLAGS_release := -DCONFHUB_JEMALLOC
+CPPFLAGS += $(CPPFLAGS_$(BUILD))
 
 COMMON_SRC := $(wildcard src/common/*.c) $(wildcard src/formats/*.c)
 SERVER_SRC := $(wildcard src/*.c)
@@ -49,7 +54,7 @@ ifeq ($(BUILD),release)
 endif
 
 $(BIN): $(O)/src/main.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MALLOC_$(BUILD))
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(TEST_LIB_OBJ) $(LIB_OBJ)
 	@mkdir -p $(@D)
