@@ -117,6 +117,7 @@ bench:
 
 # 10,000 WebSocket and SSE watchers, one change to all: latency and RSS per watcher.
 bench-watch:
+	scripts/deps.sh bench
 	$(MAKE) BUILD=release all
 	$(MAKE) -C bench
 	bench/watch.sh
