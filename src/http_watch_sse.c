@@ -11,7 +11,6 @@
 #include <sys/socket.h>
 
 #include <h2o.h>
-#include <h2o/websocket.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"

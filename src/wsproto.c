@@ -5,9 +5,10 @@
  */
 #include "wsproto.h"
 
+#include <string.h>
+
 #include <openssl/evp.h>
 #include <openssl/sha.h>
-#include <string.h>
 
 #include "common/alloc.h"
 
