@@ -16,7 +16,6 @@
 #include "watch.h"
 #include "wsproto.h"
 
-#define SSE_BUF_BYTES  (64 * 1024) /* at most this much in one h2o_send of an SSE stream */
 #define SSE_Q_MIN      4           /* frames an SSE stream's queue holds before it first grows */
 #define LINGER_MS      2000        /* a closed connection reads and drops input this long */
 #define WS_ID_MAX      64          /* bytes of a watch id as JSON */
@@ -159,15 +158,20 @@ struct ws_out {
 
 struct sse_stream {
     struct watcher w;
-    h2o_generator_t gen;
-    h2o_req_t *req;
+    struct feed_sock fs;
     h2o_linklist_t stream_link; /* in wl->sse_streams */
     struct ch_watch_frame **q;  /* ring of q_cap frames, grown up to q_max (watch-queue) */
     size_t q_cap, q_max, q_head, q_n;
-    char *buf;        /* the bytes of the send in flight (at most SSE_BUF_BYTES), or NULL */
-    char *last_event; /* an error event sent before the end (ch_malloc'd), or NULL */
-    h2o_timeout_entry_t pump_entry; /* zero timeout: sends what deliveries queued */
-    bool sending, ended, overflow, end_now;
+    size_t q_head_sent; /* bytes of the first queued frame already written */
+    /* Text of our own written before the queued frames, ready for the wire (chunked): the
+     * opening comment, a heartbeat, or the end of the body; ch_malloc'd, or NULL. */
+    char *note;
+    size_t note_len, note_sent;
+    char *last_event; /* the error JSON a failed stream ends with (ch_malloc'd), or NULL */
+    bool chunked;     /* HTTP/1.1: the body is chunked; HTTP/1.0: raw until the close */
+    bool ending;      /* no more frames are queued; the body ends after the queue */
+    bool failed;      /* the queue was dropped; an error event ends the body */
+    bool last_queued; /* the end of the body is in the note */
 };
 
 struct poll_req {
@@ -198,14 +202,16 @@ void watcher_next_page(struct watcher *w);
 void watcher_link(struct watcher *w);
 enum confhub_status watcher_begin(struct watcher *w, int64_t start, struct ch_err *err,
                                   int64_t *oldest);
+enum confhub_status watch_parse_query(struct ch_req *req, struct watcher *w, int64_t *start,
+                                      int64_t *wait_ms, struct ch_err *err);
 bool watcher_has_room(const struct watcher *w);
 
 /* ---------------------------------------------------------------- http_watch_sock.c */
 
 void feed_sock_init(struct feed_sock *fs, struct watch_loop *wl, const struct feed_sock_ops *ops);
-/* Answers req with its res.status and res.headers, then the n_first buffers, and takes the
- * socket from h2o; when the head cannot be written, fs is destroyed. */
-void feed_sock_upgrade(struct feed_sock *fs, h2o_req_t *req, h2o_iovec_t *first, size_t n_first);
+/* Answers req with its res.status and res.headers (h2o adds Date, Server and "Connection:
+ * upgrade") and takes the socket from h2o; when the head cannot be written, fs is destroyed. */
+void feed_sock_upgrade(struct feed_sock *fs, h2o_req_t *req);
 /* Writes what is waiting once the loop's current work is done. */
 void feed_sock_pump_soon(struct feed_sock *fs);
 /* Stops reading; after what is waiting has been written: FIN, linger, close, free. */
@@ -234,18 +240,20 @@ enum confhub_status ws_upgrade(struct ch_req *req, const char *key, bool echo, s
 /* ---------------------------------------------------------------- http_watch_sse.c */
 
 /* What the engine calls on an SSE stream or a long-poll, and how the route starts one. */
-void sse_free_queue(struct sse_stream *s);
 void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b);
-void sse_pump(struct sse_stream *s);
-void sse_dispose(void *p);
+/* Ends the stream now: the queue is dropped and an error event is the last thing sent, with
+ * error_json (copied), or a slow-consumer error when NULL. Safe while the loop walks its
+ * watchers, as is sse_finish. */
+void sse_fail(struct sse_stream *s, const char *error_json);
+/* Ends the stream once what is queued has been sent (the server is stopping). */
+void sse_finish(struct sse_stream *s);
 void sse_progress(struct sse_stream *s);
 void poll_answer(struct poll_req *p);
 void on_poll_tick(h2o_timeout_entry_t *entry);
 void poll_answer_soon(struct poll_req *p);
 void poll_deliver(struct poll_req *p, struct ch_watch_batch *b);
 void poll_dispose(void *ptr);
-enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, int64_t start,
-                              struct ch_resp *resp, struct ch_err *err);
+enum confhub_status start_sse(struct ch_req *req, struct ch_resp *resp, struct ch_err *err);
 enum confhub_status start_poll(struct ch_req *req, struct poll_req *p, int64_t start,
                                int64_t wait_ms, struct ch_resp *resp, struct ch_err *err);
 

@@ -59,9 +59,9 @@ static void on_upgraded(void *data, h2o_socket_t *sock, size_t reqsize)
     feed_sock_pump_soon(fs);
 }
 
-void feed_sock_upgrade(struct feed_sock *fs, h2o_req_t *req, h2o_iovec_t *first, size_t n_first)
+void feed_sock_upgrade(struct feed_sock *fs, h2o_req_t *req)
 {
-    h2o_http1_upgrade(req, first, n_first, on_upgraded, fs);
+    h2o_http1_upgrade(req, NULL, 0, on_upgraded, fs);
 }
 
 void feed_sock_pump_soon(struct feed_sock *fs)

@@ -550,7 +550,7 @@ enum confhub_status ws_upgrade(struct ch_req *req, const char *key, bool echo, s
     h2o_add_header_by_str(&r->pool, &r->res.headers, H2O_STRLIT("sec-websocket-accept"), 0, NULL,
                           h2o_strdup(&r->pool, accept, CH_WSPROTO_ACCEPT_LEN).base,
                           CH_WSPROTO_ACCEPT_LEN);
-    feed_sock_upgrade(&c->fs, r, NULL, 0); /* h2o adds Connection: upgrade */
+    feed_sock_upgrade(&c->fs, r);
     resp->pending = true;
     return CONFHUB_OK;
 }
