@@ -23,7 +23,7 @@ CPPFLAGS += -Iinclude -Isrc -I. -I$(O)/gen -D_GNU_SOURCE -DH2O_USE_LIBUV=0
 CFLAGS   += -std=c11 $(WARN) $(CFLAGS_$(BUILD)) -fPIC -fvisibility=hidden \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDFLAGS  += $(filter -fsanitize=%,$(CFLAGS_$(BUILD)))
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lwslay -lssl -lcrypto -lz -lpthread -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lssl -lcrypto -lz -lpthread -lm
 # The release server allocates with jemalloc (docs/decisions.md, "The allocator"); sanitizer
 # builds keep their own allocator, and libconfhub never imposes one on its host.
 MALLOC_release := -ljemalloc

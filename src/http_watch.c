@@ -13,18 +13,19 @@
  * and live delivery free of duplicates, and since the loop sees every revision once in order,
  * free of gaps.
  *
- * The transports are in http_watch_ws.c and http_watch_sse.c (http_watch_int.h joins them).
+ * The transports are in http_watch_ws.c and http_watch_sse.c, on the socket-owning connection
+ * of http_watch_sock.c (http_watch_int.h joins them).
  *
  * Threads: everything here runs on the loop that owns the connection, except sink_cb (the
  * writer thread), which only allocates a message and posts it.
  *
  * Memory: a queued frame holds a reference to a shared batch, not a copy. A WebSocket
- * connection may have watch-queue frames handed to wslay and not yet written; an SSE stream
- * and a long-poll the same number queued; one more closes the watcher as too slow. wslay
- * reads a frame's bytes lazily (a fragmented message with a read callback), so a frame is
- * copied only into the bytes being written: a WebSocket connection's gather buffer (up to
- * WS_WRITE_MAX, see ws_send_cb) or an SSE stream's send buffer (up to SSE_BUF_BYTES). Both
- * exist only while there is something to send, so an idle watcher holds neither.
+ * connection may have watch-queue frames queued and not yet written; an SSE stream and a
+ * long-poll the same number; one more closes the watcher as too slow. A frame's bytes are read
+ * lazily, so they are copied only into the bytes being written: a WebSocket connection's write
+ * in flight (up to FEED_WRITE_MAX, see http_watch_sock.c), for a WebSocket and for an SSE
+ * stream alike. It exists only while there is something to send, so an idle watcher holds
+ * none.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,7 +34,6 @@
 #include <sys/socket.h>
 
 #include <h2o.h>
-#include <h2o/websocket.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -391,7 +391,7 @@ bool watcher_has_room(const struct watcher *w)
     switch (w->kind) {
     case WK_WS: {
         const struct ws_conn *c = ((const struct ws_watch *)w)->conn;
-        return !c->closing && c->n_out <= watch_limits(w->wl)->watch_queue / 2;
+        return !c->fs.closing && c->n_frames <= watch_limits(w->wl)->watch_queue / 2;
     }
     case WK_SSE: {
         const struct sse_stream *s = (const struct sse_stream *)w;
@@ -416,17 +416,9 @@ static void watcher_fail(struct watcher *w, enum confhub_status code, const stru
         struct ws_watch *ww = (struct ws_watch *)w;
         ws_send_error(ww->conn, ww->id, code, err, oldest);
     } else if (w->kind == WK_SSE) {
-        struct sse_stream *s = (struct sse_stream *)w;
         char *body = watch_error_json(NULL, code, err, oldest);
-        size_t len = body ? strlen(body) : 0;
-        ch_free(s->last_event);
-        s->last_event = body ? ch_malloc(len + 32) : NULL;
-        if (s->last_event)
-            snprintf(s->last_event, len + 32, "event: error\ndata: %s\n\n", body);
+        sse_fail((struct sse_stream *)w, body);
         ch_free(body);
-        sse_free_queue(s);
-        s->overflow = true;
-        sse_pump(s);
     } else {
         struct poll_req *p = (struct poll_req *)w;
         p->fail = code;
@@ -453,12 +445,9 @@ static void fail_all(struct watch_loop *wl, int64_t lost_rev)
         if (w->kind == WK_WS) {
             struct ws_watch *ww = (struct ws_watch *)w;
             ws_send_error(ww->conn, ww->id, CONFHUB_EUNAVAIL, &err, 0);
-            ws_close_conn(ww->conn, WS_CLOSE_INTERNAL, "event lost");
+            ws_close_conn(ww->conn, CH_WSPROTO_CLOSE_INTERNAL, "event lost");
         } else if (w->kind == WK_SSE) {
-            struct sse_stream *s = (struct sse_stream *)w;
-            sse_free_queue(s);
-            s->overflow = true;
-            sse_pump(s);
+            sse_fail((struct sse_stream *)w, NULL);
         } else {
             struct poll_req *p = (struct poll_req *)w;
             p->events.failed = true;
@@ -490,8 +479,8 @@ static void on_progress_tick(h2o_timeout_entry_t *entry)
 /* ---------------------------------------------------------------- the route */
 
 /* Reads the query's filter and start into w. *wait_ms < 0 when wait= is absent. */
-static enum confhub_status parse_query(struct ch_req *req, struct watcher *w, int64_t *start,
-                                       int64_t *wait_ms, struct ch_err *err)
+enum confhub_status watch_parse_query(struct ch_req *req, struct watcher *w, int64_t *start,
+                                      int64_t *wait_ms, struct ch_err *err)
 {
     static const char *const names[] = {"ns", "section", "key", "prefix"};
     char **fields[] = {&w->filter.ns, &w->filter.section, &w->filter.key, &w->filter.prefix};
@@ -545,10 +534,10 @@ enum confhub_status ch_api_watch(struct ch_req *req, struct ch_resp *resp, struc
 {
     const char *key = NULL;
     int64_t start = -1, wait_ms = -1;
-    struct watcher *w;
+    struct poll_req *p;
     enum confhub_status rc;
 
-    if (h2o_is_websocket_handshake(req->h2o, &key) != 0)
+    if (ws_handshake_key(req->h2o, &key) != 0)
         return ch_err_set(err, CONFHUB_EINVAL, "bad Sec-WebSocket-Key: expected 24 characters");
     if (key)
         return ws_upgrade(req, key, false, resp, err);
@@ -557,26 +546,17 @@ enum confhub_status ch_api_watch(struct ch_req *req, struct ch_resp *resp, struc
                           "a WebSocket handshake needs Sec-WebSocket-Key and Upgrade: websocket");
     if (req->loop->watch->stopping)
         return ch_err_set(err, CONFHUB_EUNAVAIL, "the server is shutting down");
-    if (wants_sse(req->h2o)) {
-        struct sse_stream *s = h2o_mem_alloc_shared(&req->h2o->pool, sizeof(*s), sse_dispose);
-        memset(s, 0, sizeof(*s));
-        s->w.kind = WK_SSE;
-        s->req = req->h2o;
-        w = &s->w;
-    } else {
-        struct poll_req *p = h2o_mem_alloc_shared(&req->h2o->pool, sizeof(*p), poll_dispose);
-        memset(p, 0, sizeof(*p));
-        p->w.kind = WK_POLL;
-        p->req = req->h2o;
-        w = &p->w;
-    }
-    w->wl = req->loop->watch;
-    rc = parse_query(req, w, &start, &wait_ms, err);
+    if (wants_sse(req->h2o))
+        return start_sse(req, resp, err); /* on the heap: it outlives the request */
+    p = h2o_mem_alloc_shared(&req->h2o->pool, sizeof(*p), poll_dispose);
+    memset(p, 0, sizeof(*p));
+    p->w.kind = WK_POLL;
+    p->w.wl = req->loop->watch;
+    p->req = req->h2o;
+    rc = watch_parse_query(req, &p->w, &start, &wait_ms, err);
     if (rc != CONFHUB_OK)
         return rc;
-    if (w->kind == WK_SSE)
-        return start_sse(req, (struct sse_stream *)w, start, resp, err);
-    return start_poll(req, (struct poll_req *)w, start, wait_ms, resp, err);
+    return start_poll(req, p, start, wait_ms, resp, err);
 }
 
 enum confhub_status ch_api_ws_echo(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
@@ -585,7 +565,7 @@ enum confhub_status ch_api_ws_echo(struct ch_req *req, struct ch_resp *resp, str
     if (!req->loop->server->cfg.ws_echo)
         return ch_err_set(err, CONFHUB_ENOTFOUND,
                           "the WebSocket echo endpoint is off (confhub serve --enable-ws-echo)");
-    if (h2o_is_websocket_handshake(req->h2o, &key) != 0 || !key)
+    if (ws_handshake_key(req->h2o, &key) != 0 || !key)
         return ch_err_set(err, CONFHUB_EINVAL,
                           "a WebSocket handshake needs Sec-WebSocket-Key and Upgrade: websocket");
     return ws_upgrade(req, key, true, resp, err);
@@ -630,16 +610,11 @@ void ch_http_watch_loop_stop(struct http_loop *loop)
         return;
     wl->stopping = true;
     for (h2o_linklist_t *l = wl->ws_conns.next; l != &wl->ws_conns; l = l->next) {
-        struct ws_conn *c = H2O_STRUCT_FROM_MEMBER(struct ws_conn, link, l);
-        if (c->ws)
-            ws_close_conn(c, WS_CLOSE_GOING_AWAY, "server shutting down");
+        ws_close_conn(H2O_STRUCT_FROM_MEMBER(struct ws_conn, link, l), CH_WSPROTO_CLOSE_GOING_AWAY,
+                      "server shutting down");
     }
-    for (h2o_linklist_t *l = wl->sse_streams.next; l != &wl->sse_streams; l = l->next) {
-        struct sse_stream *s = H2O_STRUCT_FROM_MEMBER(struct sse_stream, stream_link, l);
-        s->end_now = true;
-        watcher_unlink(&s->w);
-        sse_pump(s);
-    }
+    for (h2o_linklist_t *l = wl->sse_streams.next; l != &wl->sse_streams; l = l->next)
+        sse_finish(H2O_STRUCT_FROM_MEMBER(struct sse_stream, stream_link, l));
     for (h2o_linklist_t *l = wl->polls.next; l != &wl->polls; l = l->next)
         poll_answer(H2O_STRUCT_FROM_MEMBER(struct poll_req, stream_link, l));
     if (h2o_timeout_is_linked(&wl->progress_entry))
@@ -653,14 +628,12 @@ void ch_http_watch_loop_free(struct http_loop *loop)
     struct watch_loop *wl = loop->watch;
     if (!wl)
         return;
-    /* Connections that did not finish their close handshake in time. */
-    while (!h2o_linklist_is_empty(&wl->ws_conns)) {
-        struct ws_conn *c = H2O_STRUCT_FROM_MEMBER(struct ws_conn, link, wl->ws_conns.next);
-        if (c->ws)
-            ws_destroy(c); /* no lingering while stopping */
-        else
-            ws_final(c);
-    }
+    /* Connections that did not finish their close in time (the loop runs no more). */
+    while (!h2o_linklist_is_empty(&wl->ws_conns))
+        feed_sock_destroy(&H2O_STRUCT_FROM_MEMBER(struct ws_conn, link, wl->ws_conns.next)->fs);
+    while (!h2o_linklist_is_empty(&wl->sse_streams))
+        feed_sock_destroy(
+            &H2O_STRUCT_FROM_MEMBER(struct sse_stream, stream_link, wl->sse_streams.next)->fs);
     ch_watch_recent_free(&wl->recent);
     loop->watch = NULL;
     ch_free(wl); /* the hub still names it as a sink, but the writer has stopped */

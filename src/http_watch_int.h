@@ -2,29 +2,24 @@
 /*
  * http_watch_int.h: what the change feed's transport files share, and nothing else includes:
  * http_watch.c (the loop's feed, watchers, resume from history, delivery, the route, life
- * cycle), http_watch_ws.c (WebSocket) and http_watch_sse.c (Server-Sent Events and
- * long-poll). Everything here runs on the loop that owns the connection.
+ * cycle), http_watch_ws.c (WebSocket), http_watch_sse.c (Server-Sent Events and long-poll)
+ * and http_watch_sock.c (a connection whose socket we took from h2o). Everything here runs on
+ * the loop that owns the connection.
  */
 #ifndef CH_HTTP_WATCH_INT_H
 #define CH_HTTP_WATCH_INT_H
 
 #include <h2o.h>
-#include <h2o/websocket.h>
 
+#include "common/buf.h"
 #include "http_int.h"
 #include "watch.h"
+#include "wsproto.h"
 
-#define SSE_BUF_BYTES (64 * 1024) /* at most this much in one h2o_send of an SSE stream */
-#define SSE_Q_MIN     4           /* frames an SSE stream's queue holds before it first grows */
-#define LINGER_MS     2000        /* a closed WebSocket reads and drops input this long */
-#define WS_ID_MAX     64          /* bytes of a watch id as JSON */
-#define WS_WRITE_MAX  (64 * 1024) /* bytes of WebSocket frames gathered into one socket write */
-
-/* WebSocket close codes (RFC 6455 section 7.4.1). */
-#define WS_CLOSE_NORMAL     1000
-#define WS_CLOSE_GOING_AWAY 1001
-#define WS_CLOSE_POLICY     1008
-#define WS_CLOSE_INTERNAL   1011
+#define SSE_Q_MIN      4           /* frames an SSE stream's queue holds before it first grows */
+#define LINGER_MS      2000        /* a closed connection reads and drops input this long */
+#define WS_ID_MAX      64          /* bytes of a watch id as JSON */
+#define FEED_WRITE_MAX (64 * 1024) /* bytes gathered into one socket write of a feed_sock */
 
 struct watch_loop {
     struct http_loop *loop;
@@ -36,7 +31,7 @@ struct watch_loop {
     h2o_linklist_t ws_conns;             /* struct ws_conn, for shutdown */
     h2o_linklist_t sse_streams;          /* struct sse_stream, for shutdown */
     h2o_linklist_t polls;                /* struct poll_req, for shutdown */
-    h2o_timeout_t linger_timeout;        /* how long a closed WebSocket drains its input */
+    h2o_timeout_t linger_timeout;        /* how long a closed connection drains its input */
     h2o_timeout_t progress_timeout;      /* watch-progress-interval */
     h2o_timeout_entry_t progress_entry;
     h2o_timeout_entry_t poll_tick; /* 100 ms: ends long-polls whose wait= ran out */
@@ -85,6 +80,43 @@ struct watch_job {
     int64_t upto;
 };
 
+struct feed_sock;
+
+/* What the owner of a feed_sock does; each is called on the loop, never inside a walk of the
+ * loop's watchers. */
+struct feed_sock_ops {
+    /* Readies the next write (work deferred until now) and returns the bytes waiting, counted
+     * up to FEED_WRITE_MAX; 0: nothing. */
+    size_t (*prepare)(struct feed_sock *fs);
+    /* Copies up to room of the waiting bytes to dst; returns how many (at least one when
+     * prepare counted any). */
+    size_t (*fill)(struct feed_sock *fs, char *dst, size_t room);
+    /* Input arrived in fs->sock->input: consume what was used. Not called once closing. */
+    void (*read)(struct feed_sock *fs);
+    /* A write completed (NULL: nothing to do); must not destroy fs. */
+    void (*written)(struct feed_sock *fs);
+    /* The socket is closed: free the owner. */
+    void (*free)(struct feed_sock *fs);
+};
+
+/*
+ * A change-feed connection whose socket we took from h2o with h2o_http1_upgrade (a WebSocket,
+ * an SSE stream), embedded in its owner. The owner queues what it sends and calls
+ * feed_sock_pump_soon; one write at a time gathers what is waiting into a buffer that exists
+ * only while the write is in flight. feed_sock_close ends it after the last write: our FIN,
+ * then input is read and dropped for LINGER_MS before the socket is closed.
+ */
+struct feed_sock {
+    h2o_socket_t *sock; /* NULL until the response head is written */
+    struct watch_loop *wl;
+    const struct feed_sock_ops *ops;
+    char *flight;                     /* the bytes of the write in flight, or NULL */
+    h2o_timeout_entry_t pump_entry;   /* zero timeout: write what is waiting */
+    h2o_timeout_entry_t linger_entry; /* the end of the linger */
+    bool closing;                     /* no more reads; after the last write: FIN, linger */
+    bool lingering;                   /* FIN sent: input is dropped until the peer closes */
+};
+
 struct ws_conn;
 
 struct ws_watch {
@@ -96,48 +128,50 @@ struct ws_watch {
 };
 
 struct ws_conn {
-    h2o_websocket_conn_t *ws;
-    struct watch_loop *wl;
+    struct feed_sock fs;
     h2o_linklist_t link;    /* in wl->ws_conns */
     h2o_linklist_t watches; /* struct ws_watch */
     size_t n_watches;
-    h2o_linklist_t out;        /* struct ws_out handed to wslay, not yet read */
-    size_t n_out;              /* their number */
-    h2o_timeout_entry_t flush; /* zero timeout: runs the connection outside callbacks */
-    h2o_socket_t *linger;      /* after the close handshake: drained, then closed */
-    h2o_timeout_entry_t linger_entry;
-    /* What wslay has framed (ws_send_cb), not yet handed to the socket, and the bytes of the
-     * write in flight; both allocated only while there is something to send. */
-    char *wbuf;
-    size_t wlen, wcap;
-    char *wflight;
-    bool pumping;      /* inside ws_pump: ws_destroy leaves the freeing to it */
-    bool destroyed;    /* ws_destroy ran */
-    bool echo;         /* the echo endpoint: no watches */
-    bool closing;      /* closing: no more frames; the flush queues the close */
-    bool close_queued; /* the close frame is queued */
-    uint16_t close_code;
-    const char *close_reason; /* static */
+    h2o_linklist_t out; /* struct ws_out, in the order they go out */
+    size_t n_frames;    /* change frames in out: watch-queue counts them */
+    size_t own_bytes;   /* payload bytes of our own messages in out */
+    struct ch_wsproto_reader rd;
+    bool echo;           /* the echo endpoint: no watches */
+    bool read_paused;    /* input waits in the kernel until out drains */
+    bool drained;        /* change frames fell to a quarter of watch-queue: history may go on */
+    bool close_queued;   /* the close frame is in out */
+    uint16_t close_code; /* 0: a close frame without a code */
+    const char *close_reason; /* static, or NULL */
 };
 
-/* A frame handed to wslay; freed when wslay has read it all or the connection closes. */
+/* A frame waiting in a connection's queue: a change frame, read lazily from its shared batch,
+ * or a message of our own (an answer, an echo, a pong, the close frame) whose payload follows. */
 struct ws_out {
-    h2o_linklist_t link; /* in conn->out */
-    struct ws_conn *conn;
-    struct ch_watch_frame *frame;
+    h2o_linklist_t link;          /* in conn->out */
+    struct ch_watch_frame *frame; /* NULL: the payload is bytes[] */
+    size_t len;                   /* payload bytes */
+    size_t sent;                  /* of them, copied to a write */
+    enum ch_wsproto_op op;
+    bool head_sent;
+    char bytes[];
 };
 
 struct sse_stream {
     struct watcher w;
-    h2o_generator_t gen;
-    h2o_req_t *req;
+    struct feed_sock fs;
     h2o_linklist_t stream_link; /* in wl->sse_streams */
     struct ch_watch_frame **q;  /* ring of q_cap frames, grown up to q_max (watch-queue) */
     size_t q_cap, q_max, q_head, q_n;
-    char *buf;        /* the bytes of the send in flight (at most SSE_BUF_BYTES), or NULL */
-    char *last_event; /* an error event sent before the end (ch_malloc'd), or NULL */
-    h2o_timeout_entry_t pump_entry; /* zero timeout: sends what deliveries queued */
-    bool sending, ended, overflow, end_now;
+    size_t q_head_sent; /* bytes of the first queued frame already written */
+    /* Text of our own written before the queued frames, ready for the wire (chunked): the
+     * opening comment, a heartbeat, or the end of the body; ch_malloc'd, or NULL. */
+    char *note;
+    size_t note_len, note_sent;
+    char *last_event; /* the error JSON a failed stream ends with (ch_malloc'd), or NULL */
+    bool chunked;     /* HTTP/1.1: the body is chunked; HTTP/1.0: raw until the close */
+    bool ending;      /* no more frames are queued; the body ends after the queue */
+    bool failed;      /* the queue was dropped; an error event ends the body */
+    bool last_queued; /* the end of the body is in the note */
 };
 
 struct poll_req {
@@ -168,7 +202,24 @@ void watcher_next_page(struct watcher *w);
 void watcher_link(struct watcher *w);
 enum confhub_status watcher_begin(struct watcher *w, int64_t start, struct ch_err *err,
                                   int64_t *oldest);
+enum confhub_status watch_parse_query(struct ch_req *req, struct watcher *w, int64_t *start,
+                                      int64_t *wait_ms, struct ch_err *err);
 bool watcher_has_room(const struct watcher *w);
+
+/* ---------------------------------------------------------------- http_watch_sock.c */
+
+void feed_sock_init(struct feed_sock *fs, struct watch_loop *wl, const struct feed_sock_ops *ops);
+/* Answers req with its res.status and res.headers (h2o adds Date, Server and "Connection:
+ * upgrade") and takes the socket from h2o; when the head cannot be written, fs is destroyed. */
+void feed_sock_upgrade(struct feed_sock *fs, h2o_req_t *req);
+/* Writes what is waiting once the loop's current work is done. */
+void feed_sock_pump_soon(struct feed_sock *fs);
+/* Stops reading; after what is waiting has been written: FIN, linger, close, free. */
+void feed_sock_close(struct feed_sock *fs);
+/* Stops or resumes reading, for an owner whose answers pile up. */
+void feed_sock_pause_reading(struct feed_sock *fs, bool pause);
+/* Closes the socket now and frees the owner (ops->free). */
+void feed_sock_destroy(struct feed_sock *fs);
 
 /* ---------------------------------------------------------------- http_watch_ws.c */
 
@@ -177,29 +228,32 @@ void ws_send_text(struct ws_conn *c, const char *text, size_t len);
 void ws_send_error(struct ws_conn *c, const char *id, enum confhub_status code,
                    const struct ch_err *err, int64_t oldest);
 void ws_deliver(struct ws_watch *ww, struct ch_watch_batch *b);
+/* Starts closing: frames queued from now on are dropped, and the next write sends the close
+ * frame (code 0: none; reason static or NULL). Safe while the loop walks its watchers. */
 void ws_close_conn(struct ws_conn *c, uint16_t code, const char *reason);
-ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                   void *user_data);
-void ws_final(struct ws_conn *c);
-void ws_destroy(struct ws_conn *c);
+/* *key: the Sec-WebSocket-Key of a WebSocket handshake, NULL when req is none; -1 when the
+ * key is not CH_WSPROTO_KEY_LEN bytes long. */
+int ws_handshake_key(h2o_req_t *req, const char **key);
 enum confhub_status ws_upgrade(struct ch_req *req, const char *key, bool echo, struct ch_resp *resp,
                                struct ch_err *err);
 
 /* ---------------------------------------------------------------- http_watch_sse.c */
 
 /* What the engine calls on an SSE stream or a long-poll, and how the route starts one. */
-void sse_free_queue(struct sse_stream *s);
 void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b);
-void sse_pump(struct sse_stream *s);
-void sse_dispose(void *p);
+/* Ends the stream now: the queue is dropped and an error event is the last thing sent, with
+ * error_json (copied), or a slow-consumer error when NULL. Safe while the loop walks its
+ * watchers, as is sse_finish. */
+void sse_fail(struct sse_stream *s, const char *error_json);
+/* Ends the stream once what is queued has been sent (the server is stopping). */
+void sse_finish(struct sse_stream *s);
 void sse_progress(struct sse_stream *s);
 void poll_answer(struct poll_req *p);
 void on_poll_tick(h2o_timeout_entry_t *entry);
 void poll_answer_soon(struct poll_req *p);
 void poll_deliver(struct poll_req *p, struct ch_watch_batch *b);
 void poll_dispose(void *ptr);
-enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, int64_t start,
-                              struct ch_resp *resp, struct ch_err *err);
+enum confhub_status start_sse(struct ch_req *req, struct ch_resp *resp, struct ch_err *err);
 enum confhub_status start_poll(struct ch_req *req, struct poll_req *p, int64_t start,
                                int64_t wait_ms, struct ch_resp *resp, struct ch_err *err);
 

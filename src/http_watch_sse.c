@@ -3,6 +3,12 @@
  * http_watch_sse.c: the Server-Sent Events and long-poll transports of the change feed
  * (GET /v1/watch with Accept: text/event-stream, or with wait=). Shapes in docs/watch.md;
  * the engine is http_watch.c.
+ *
+ * An SSE stream is a response that never ends, and h2o keeps a request's state (its 8 KiB
+ * input buffer and 4 KiB pool) for as long as its response runs. So a stream takes its socket
+ * from h2o (feed_sock, http_watch_sock.c) once the head is written, and writes the body itself:
+ * chunked as h2o would for HTTP/1.1 (each write is one chunk), raw for HTTP/1.0, and closes
+ * the connection after the end. A long-poll answers once and stays an ordinary h2o response.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,7 +17,6 @@
 #include <sys/socket.h>
 
 #include <h2o.h>
-#include <h2o/websocket.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -22,31 +27,76 @@
 #include "common/timeutil.h"
 #include "http_watch_int.h"
 
+#define SSE_CHUNK_HEAD_MAX 10 /* a chunk-size line: "ffffffff\r\n" */
+#define SSE_CHUNK_TAIL     2  /* the CRLF after a chunk's data */
+
 /* ---------------------------------------------------------------- SSE */
 
-void sse_free_queue(struct sse_stream *s)
+static struct sse_stream *stream_of(struct feed_sock *fs)
+{
+    return H2O_STRUCT_FROM_MEMBER(struct sse_stream, fs, fs);
+}
+
+static void sse_free_queue(struct sse_stream *s)
 {
     while (s->q_n) {
         ch_watch_frame_free(s->q[s->q_head]);
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_n--;
     }
+    s->q_head_sent = 0;
 }
 
-static void sse_on_pump(h2o_timeout_entry_t *entry)
+/* Writes the chunk-size line of a chunk of len bytes at dst (nothing for HTTP/1.0). */
+static size_t chunk_head(const struct sse_stream *s, char *dst, size_t len)
 {
-    sse_pump(H2O_STRUCT_FROM_MEMBER(struct sse_stream, pump_entry, entry));
+    char line[SSE_CHUNK_HEAD_MAX + 1];
+    int n = s->chunked ? snprintf(line, sizeof(line), "%zx\r\n", len) : 0;
+    memcpy(dst, line, (size_t)n);
+    return (size_t)n;
+}
+
+static size_t chunk_tail(const struct sse_stream *s, char *dst)
+{
+    if (!s->chunked)
+        return 0;
+    memcpy(dst, "\r\n", SSE_CHUNK_TAIL);
+    return SSE_CHUNK_TAIL;
 }
 
 /*
- * Sends after the loop's current work: a batch is queued to every watcher of the loop first,
- * and the writes follow, so whatever else the loop had to do (a writer's answer, say) is not
- * held behind thousands of socket writes.
+ * Sets the note: text of our own written before the queued frames, as one chunk (the opening
+ * comment, a heartbeat, the last event); last adds the end of the body. It is set only while
+ * no frame is queued, so it never overtakes one. Out of memory ends the stream.
  */
-static void sse_pump_soon(struct sse_stream *s)
+static void sse_set_note(struct sse_stream *s, const char *text, size_t len, bool last)
 {
-    if (!h2o_timeout_is_linked(&s->pump_entry))
-        h2o_timeout_link(s->w.wl->loop->loop, &s->w.wl->loop->ctx.zero_timeout, &s->pump_entry);
+    char *p = ch_malloc(len + SSE_CHUNK_HEAD_MAX + SSE_CHUNK_TAIL + 5);
+    size_t n = 0;
+    if (!p) {
+        ch_log(CH_LOG_WARN, "watch", "ending an SSE stream: out of memory");
+        feed_sock_close(&s->fs);
+        return;
+    }
+    if (len) {
+        n += chunk_head(s, p, len);
+        memcpy(p + n, text, len);
+        n += len;
+        n += chunk_tail(s, p + n);
+    }
+    if (last && s->chunked) {
+        memcpy(p + n, "0\r\n\r\n", 5); /* the last chunk: the body is complete */
+        n += 5;
+    }
+    if (!n) {
+        ch_free(p); /* nothing to write: the end of a raw (HTTP/1.0) body is the close */
+        return;
+    }
+    ch_free(s->note);
+    s->note = p;
+    s->note_len = n;
+    s->note_sent = 0;
+    feed_sock_pump_soon(&s->fs);
 }
 
 void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
@@ -76,135 +126,171 @@ void sse_deliver(struct sse_stream *s, struct ch_watch_batch *b)
     }
     if (rc != CONFHUB_OK || s->q_n == s->q_cap) {
         ch_watch_frame_free(f);
-        sse_free_queue(s);
-        s->overflow = true;
-        watcher_unlink(&s->w);
         ch_log(CH_LOG_WARN, "watch", "closing an SSE stream: slow consumer (limit watch-queue)");
-    } else {
-        s->q[(s->q_head + s->q_n) % s->q_cap] = f;
-        s->q_n++;
-        s->w.busy = true;
-    }
-    sse_pump_soon(s);
-}
-
-/* Sends the len bytes in s->buf (owned until sse_proceed or the end). */
-static void sse_send(struct sse_stream *s, size_t len, h2o_send_state_t state)
-{
-    h2o_iovec_t iov = h2o_iovec_init(s->buf, len);
-    s->sending = state == H2O_SEND_STATE_IN_PROGRESS;
-    if (state != H2O_SEND_STATE_IN_PROGRESS) {
-        s->ended = true;
-        watcher_unlink(&s->w);
-    }
-    h2o_send(s->req, &iov, len ? 1 : 0, state);
-}
-
-/* Sends a copy of text; out of memory ends the stream. */
-static void sse_send_text(struct sse_stream *s, const char *text, size_t len,
-                          h2o_send_state_t state)
-{
-    s->buf = ch_malloc(len ? len : 1);
-    if (!s->buf) {
-        sse_send(s, 0, H2O_SEND_STATE_ERROR);
+        sse_fail(s, NULL);
         return;
     }
-    memcpy(s->buf, text, len);
-    sse_send(s, len, state);
+    s->q[(s->q_head + s->q_n) % s->q_cap] = f;
+    s->q_n++;
+    s->w.busy = true;
+    feed_sock_pump_soon(&s->fs);
 }
 
-/*
- * Sends what is queued, or the end. The buffer is allocated for each send, as large as the
- * queued frames (at most SSE_BUF_BYTES), and freed when h2o is done with it: an idle stream
- * holds no buffer.
- */
-void sse_pump(struct sse_stream *s)
+void sse_fail(struct sse_stream *s, const char *error_json)
 {
-    size_t len = 0, need = 0;
-    if (s->sending || s->ended)
-        return;
-    for (size_t i = 0; i < s->q_n && need < SSE_BUF_BYTES; i++)
-        need += ch_watch_frame_size(s->q[(s->q_head + i) % s->q_cap]);
-    if (need > SSE_BUF_BYTES)
-        need = SSE_BUF_BYTES;
-    if (need && !(s->buf = ch_malloc(need))) {
-        sse_free_queue(s);
-        s->overflow = true;
-        watcher_unlink(&s->w);
+    watcher_unlink(&s->w);
+    sse_free_queue(s);
+    ch_free(s->last_event);
+    s->last_event = error_json ? ch_strdup(error_json) : NULL;
+    s->ending = s->failed = true;
+    feed_sock_pump_soon(&s->fs);
+}
+
+void sse_finish(struct sse_stream *s)
+{
+    watcher_unlink(&s->w);
+    s->ending = true;
+    feed_sock_pump_soon(&s->fs);
+}
+
+/* The end of the body, once everything queued has gone: the error event of a failed stream,
+ * then the last chunk. */
+static void sse_set_last_note(struct sse_stream *s)
+{
+    struct ch_buf text = {0};
+    char slow[200];
+    if (s->failed) {
+        snprintf(slow, sizeof(slow),
+                 "{\"error\":{\"code\":\"too_large\",\"message\":\"slow consumer: more than %zu "
+                 "events waiting (limit watch-queue); resume from the last id you received\"}}",
+                 s->q_max);
+        ch_buf_adds(&text, "event: error\ndata: ");
+        ch_buf_adds(&text, s->last_event ? s->last_event : slow);
+        ch_buf_adds(&text, "\n\n");
     }
-    while (s->buf && s->q_n && len < need) {
+    s->last_queued = true;
+    /* Out of memory drops the error event; the end of the body still goes. */
+    sse_set_note(s, text.ptr, text.failed ? 0 : text.len, true);
+    ch_buf_free(&text);
+}
+
+/* The bytes of the queued frames not yet written, counted up to cap. */
+static size_t sse_frame_bytes(const struct sse_stream *s, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->q_n && n < cap; i++)
+        n += ch_watch_frame_size(s->q[(s->q_head + i) % s->q_cap]) - (i ? 0 : s->q_head_sent);
+    return n < cap ? n : cap;
+}
+
+static size_t sse_prepare(struct feed_sock *fs)
+{
+    struct sse_stream *s = stream_of(fs);
+    size_t need, frames;
+    if (s->ending && !s->note && !s->q_n) {
+        if (!s->last_queued)
+            sse_set_last_note(s);
+        if (!s->note) {
+            feed_sock_close(fs); /* all written: the connection ends */
+            return 0;
+        }
+    }
+    need = s->note ? s->note_len - s->note_sent : 0;
+    frames = sse_frame_bytes(s, FEED_WRITE_MAX);
+    if (frames)
+        need += SSE_CHUNK_HEAD_MAX + frames + SSE_CHUNK_TAIL;
+    return need < FEED_WRITE_MAX ? need : FEED_WRITE_MAX;
+}
+
+/* Copies exactly len bytes of the queued frames to dst (there are at least that many). */
+static void sse_copy_frames(struct sse_stream *s, char *dst, size_t len)
+{
+    size_t done = 0;
+    while (done < len && s->q_n) {
         bool eof = false;
-        len += ch_watch_frame_read(s->q[s->q_head], s->buf + len, need - len, &eof);
+        size_t n = ch_watch_frame_read(s->q[s->q_head], dst + done, len - done, &eof);
+        done += n;
+        s->q_head_sent += n;
         if (eof) {
             ch_watch_frame_free(s->q[s->q_head]);
             s->q_head = (s->q_head + 1) % s->q_cap;
             s->q_n--;
+            s->q_head_sent = 0;
         }
-    }
-    if (len) {
-        sse_send(s, len, H2O_SEND_STATE_IN_PROGRESS);
-    } else if (s->overflow && s->last_event) {
-        sse_send_text(s, s->last_event, strlen(s->last_event), H2O_SEND_STATE_FINAL);
-    } else if (s->overflow) {
-        char text[320];
-        int n = snprintf(text, sizeof(text),
-                         "event: error\ndata: {\"error\":{\"code\":\"too_large\",\"message\":"
-                         "\"slow consumer: more than %zu events waiting (limit "
-                         "watch-queue); resume from the last id you received\"}}\n\n",
-                         s->q_max);
-        sse_send_text(s, text, (size_t)n, H2O_SEND_STATE_FINAL);
-    } else if (s->end_now) {
-        sse_send(s, 0, H2O_SEND_STATE_FINAL);
     }
 }
 
-static void sse_proceed(h2o_generator_t *gen, h2o_req_t *req)
+/* The note first, then the queued frames as one chunk. */
+static size_t sse_fill(struct feed_sock *fs, char *dst, size_t room)
 {
-    (void)req;
-    struct sse_stream *s = H2O_STRUCT_FROM_MEMBER(struct sse_stream, gen, gen);
-    s->sending = false;
-    ch_free(s->buf); /* h2o is done with it */
-    s->buf = NULL;
-    sse_pump(s);
+    struct sse_stream *s = stream_of(fs);
+    size_t len = 0, data;
+    if (s->note) {
+        len = s->note_len - s->note_sent < room ? s->note_len - s->note_sent : room;
+        memcpy(dst, s->note + s->note_sent, len);
+        s->note_sent += len;
+        if (s->note_sent < s->note_len)
+            return len;
+        ch_free(s->note);
+        s->note = NULL;
+    }
+    if (room - len <= SSE_CHUNK_HEAD_MAX + SSE_CHUNK_TAIL)
+        return len;
+    data = sse_frame_bytes(s, room - len - SSE_CHUNK_HEAD_MAX - SSE_CHUNK_TAIL);
+    if (data) {
+        len += chunk_head(s, dst + len, data);
+        sse_copy_frames(s, dst + len, data);
+        len += data;
+        len += chunk_tail(s, dst + len);
+    }
+    return len;
+}
+
+static void sse_written(struct feed_sock *fs)
+{
+    struct sse_stream *s = stream_of(fs);
     if (s->w.want_page && watcher_has_room(&s->w))
         watcher_next_page(&s->w);
 }
 
-static void sse_stop(h2o_generator_t *gen, h2o_req_t *req)
+static void sse_read(struct feed_sock *fs)
 {
-    (void)req;
-    struct sse_stream *s = H2O_STRUCT_FROM_MEMBER(struct sse_stream, gen, gen);
-    s->ended = true;
-    watcher_unlink(&s->w);
+    /* A stream's client has nothing more to say; what it sends anyway is dropped. */
+    h2o_buffer_consume(&fs->sock->input, fs->sock->input->size);
 }
 
-/* Pool dispose: the request is gone. */
-void sse_dispose(void *p)
+static void sse_free(struct feed_sock *fs)
 {
-    struct sse_stream *s = p;
+    struct sse_stream *s = stream_of(fs);
     watcher_release(&s->w);
-    if (h2o_timeout_is_linked(&s->pump_entry))
-        h2o_timeout_unlink(&s->pump_entry);
-    ch_free(s->last_event);
-    if (h2o_linklist_is_linked(&s->stream_link))
-        h2o_linklist_unlink(&s->stream_link);
+    h2o_linklist_unlink(&s->stream_link);
     sse_free_queue(s);
     ch_free(s->q);
-    ch_free(s->buf);
+    ch_free(s->note);
+    ch_free(s->last_event);
     ch_watch_filter_clear(&s->w.filter);
+    ch_free(s);
 }
+
+static const struct feed_sock_ops sse_ops = {
+    .prepare = sse_prepare,
+    .fill = sse_fill,
+    .read = sse_read,
+    .written = sse_written,
+    .free = sse_free,
+};
 
 void sse_progress(struct sse_stream *s)
 {
     char text[160];
     int n;
-    if (s->sending || s->ended || s->q_n)
+    if (s->note || s->q_n || s->fs.flight || s->ending)
         return;
     n = snprintf(text, sizeof(text),
                  ": heartbeat\nid: %" PRId64 "\nevent: progress\ndata: {\"revision\":%" PRId64
                  ",\"progress\":true}\n\n",
                  s->w.rev, s->w.rev);
-    sse_send_text(s, text, (size_t)n, H2O_SEND_STATE_IN_PROGRESS);
+    sse_set_note(s, text, (size_t)n, false);
 }
 
 /* ---------------------------------------------------------------- long-poll */
@@ -310,43 +396,64 @@ void poll_dispose(void *ptr)
 
 /* ---------------------------------------------------------------- starting a stream */
 
-enum confhub_status start_sse(struct ch_req *req, struct sse_stream *s, int64_t start,
-                              struct ch_resp *resp, struct ch_err *err)
+/* The head of a stream's response: what h2o sent before, plus the framing we now do. */
+static void sse_set_head(struct sse_stream *s, h2o_req_t *r)
+{
+    char rev[24];
+    snprintf(rev, sizeof(rev), "%" PRId64, ch_model_revision(s->w.wl->loop->server->model));
+    r->res.status = 200;
+    r->res.reason = "OK";
+    h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("text/event-stream"));
+    h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-cache"));
+    h2o_add_header_by_str(&r->pool, &r->res.headers, H2O_STRLIT("x-confhub-revision"), 0,
+                          "X-Confhub-Revision", h2o_strdup(&r->pool, rev, SIZE_MAX).base,
+                          strlen(rev));
+    if (s->chunked)
+        h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_TRANSFER_ENCODING, NULL,
+                       H2O_STRLIT("chunked"));
+    /* The connection ends with the stream; h2o's own "Connection: upgrade" comes first. */
+    h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_CONNECTION, NULL, H2O_STRLIT("close"));
+}
+
+enum confhub_status start_sse(struct ch_req *req, struct ch_resp *resp, struct ch_err *err)
 {
     struct watch_loop *wl = req->loop->watch;
-    int64_t oldest = 0;
+    struct sse_stream *s;
+    int64_t start, wait_ms, oldest = 0;
     enum confhub_status rc;
-    char rev[24];
+    char first[80];
 
-    s->q_max = watch_limits(wl)->watch_queue; /* the ring starts empty and grows up to it */
-    s->pump_entry.cb = sse_on_pump;
-    rc = watcher_begin(&s->w, start, err, &oldest);
+    if (req->h2o->version >= 0x200)
+        return ch_err_set(err, CONFHUB_EINVAL, "Server-Sent Events need HTTP/1.1 or HTTP/1.0");
+    s = ch_calloc(1, sizeof(*s));
+    if (!s)
+        return ch_err_set(err, CONFHUB_ENOMEM, "cannot start the stream: out of memory");
+    s->w.kind = WK_SSE;
+    s->w.wl = wl;
+    rc = watch_parse_query(req, &s->w, &start, &wait_ms, err);
+    if (rc == CONFHUB_OK)
+        rc = watcher_begin(&s->w, start, err, &oldest);
     if (rc != CONFHUB_OK) {
         if (rc == CONFHUB_ECOMPACTED)
             err->oldest_rev = oldest;
+        ch_watch_filter_clear(&s->w.filter);
+        ch_free(s);
         return rc;
     }
+    s->q_max = watch_limits(wl)->watch_queue; /* the ring starts empty and grows up to it */
+    s->chunked = req->h2o->version >= 0x101;
+    feed_sock_init(&s->fs, wl, &sse_ops);
     h2o_linklist_insert(&wl->sse_streams, &s->stream_link);
-    s->gen.proceed = sse_proceed;
-    s->gen.stop = sse_stop;
-    s->req->res.status = 200;
-    s->req->res.reason = "OK";
-    h2o_add_header(&s->req->pool, &s->req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("text/event-stream"));
-    h2o_add_header(&s->req->pool, &s->req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
-                   H2O_STRLIT("no-cache"));
-    snprintf(rev, sizeof(rev), "%" PRId64, ch_model_revision(wl->loop->server->model));
-    h2o_add_header_by_str(&s->req->pool, &s->req->res.headers, H2O_STRLIT("x-confhub-revision"), 0,
-                          "X-Confhub-Revision", h2o_strdup(&s->req->pool, rev, SIZE_MAX).base,
-                          strlen(rev));
-    h2o_start_response(s->req, &s->gen);
-    /* The first bytes: a comment naming the start, so clients see the stream is open. Then
-     * the catch-up, which waits for h2o to take these bytes. */
-    char first[80];
+    /* The first bytes: a comment naming the start, so clients see the stream is open. The
+     * catch-up frames that watcher_link queues follow it. */
     int n = snprintf(first, sizeof(first), "retry: 1000\n: watching from revision %" PRId64 "\n\n",
                      s->w.rev);
-    sse_send_text(s, first, (size_t)n, H2O_SEND_STATE_IN_PROGRESS);
+    sse_set_note(s, first, (size_t)n, false);
     watcher_link(&s->w);
+    sse_set_head(s, req->h2o);
+    feed_sock_upgrade(&s->fs, req->h2o);
     resp->pending = true;
     return CONFHUB_OK;
 }

@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * http_watch_ws.c: the WebSocket transport of the change feed (GET /v1/watch with an Upgrade,
- * and the echo endpoint behind --enable-ws-echo): the upgrade through h2o, several watches per
+ * and the echo endpoint behind --enable-ws-echo): the handshake, RFC 6455 framing with our
+ * own codec (wsproto.c) on a socket taken from h2o (http_watch_sock.c), several watches per
  * connection, frames gathered into one socket write, the close handshake. Messages and close
  * codes are in docs/watch.md; the engine is http_watch.c.
+ *
+ * Memory: an idle connection holds its structs and the h2o socket, nothing else. Input is
+ * parsed where it lies in the socket's input buffer and consumed, so h2o frees the buffer;
+ * only a fragmented message in progress has a buffer of its own. Output waits as a queue of
+ * frames (a change frame references its shared batch) and is copied only into the write in
+ * flight.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <h2o.h>
-#include <h2o/websocket.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -23,19 +28,52 @@
 #include "common/timeutil.h"
 #include "http_watch_int.h"
 
-static void ws_flush_soon(struct ws_conn *c);
-static void ws_pump(struct ws_conn *c);
+/* Our own messages waiting to be written (answers, echoes, pongs) past which the connection's
+ * input is left unread: a client that sends without reading cannot grow our queue. */
+#define WS_OWN_BYTES_MAX FEED_WRITE_MAX
 
-/* ---------------------------------------------------------------- WebSocket */
+/* ---------------------------------------------------------------- the queue */
+
+static struct ws_conn *conn_of(struct feed_sock *fs)
+{
+    return H2O_STRUCT_FROM_MEMBER(struct ws_conn, fs, fs);
+}
+
+/* Queues a message of our own; out of memory closes the connection. */
+static void ws_queue(struct ws_conn *c, enum ch_wsproto_op op, const char *data, size_t len)
+{
+    struct ws_out *o = ch_malloc(sizeof(*o) + len);
+    if (!o) {
+        ws_close_conn(c, CH_WSPROTO_CLOSE_INTERNAL, "out of memory");
+        return;
+    }
+    memset(o, 0, sizeof(*o));
+    o->op = op;
+    o->len = len;
+    if (len)
+        memcpy(o->bytes, data, len);
+    h2o_linklist_insert(&c->out, &o->link);
+    c->own_bytes += len;
+    feed_sock_pump_soon(&c->fs);
+}
+
+static void ws_out_free(struct ws_conn *c, struct ws_out *o)
+{
+    h2o_linklist_unlink(&o->link);
+    if (o->frame) {
+        ch_watch_frame_free(o->frame);
+        if (--c->n_frames == watch_limits(c->fs.wl)->watch_queue / 4)
+            c->drained = true;
+    } else {
+        c->own_bytes -= o->len;
+    }
+    ch_free(o);
+}
 
 void ws_send_text(struct ws_conn *c, const char *text, size_t len)
 {
-    struct wslay_event_msg msg = {WSLAY_TEXT_FRAME, (const uint8_t *)text, len};
-    if (c->close_queued)
-        return;
-    if (wslay_event_queue_msg(c->ws->ws_ctx, &msg) != 0)
-        return; /* out of memory or already closing: the close path follows */
-    ws_flush_soon(c);
+    if (!c->fs.closing)
+        ws_queue(c, CH_WSPROTO_OP_TEXT, text, len);
 }
 
 void ws_send_error(struct ws_conn *c, const char *id, enum confhub_status code,
@@ -47,30 +85,30 @@ void ws_send_error(struct ws_conn *c, const char *id, enum confhub_status code,
     ch_free(text);
 }
 
-static ssize_t ws_read_frame(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
-                             const union wslay_event_msg_source *source, int *eof, void *user_data)
+/* Every watch of the connection is behind (rc CONFHUB_OK: too many frames waiting; else the
+ * frame could not be built): tell each, then close. */
+static void ws_fail_slow(struct ws_conn *c, enum confhub_status rc)
 {
-    (void)ctx;
-    (void)user_data;
-    struct ws_out *o = source->data;
-    bool done = false;
-    size_t n = ch_watch_frame_read(o->frame, (char *)buf, len, &done);
-    if (done) {
-        struct ws_conn *c = o->conn;
-        h2o_linklist_unlink(&o->link);
-        ch_watch_frame_free(o->frame);
-        ch_free(o);
-        if (--c->n_out == watch_limits(c->wl)->watch_queue / 4) {
-            /* Drained enough: watches reading history may have their next page. */
-            for (h2o_linklist_t *l = c->watches.next; l != &c->watches; l = l->next) {
-                struct ws_watch *x = H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, l);
-                if (x->w.want_page)
-                    watcher_next_page(&x->w);
-            }
-        }
+    struct ch_err err;
+    ch_err_clear(&err);
+    if (rc == CONFHUB_OK)
+        ch_err_set(&err, CONFHUB_ETOOBIG,
+                   "slow consumer: %zu frames are waiting to be sent (limit watch-queue); "
+                   "resume from the last revision you received",
+                   c->n_frames);
+    else
+        ch_err_set(&err, CONFHUB_ENOMEM,
+                   "out of memory; resume from the last revision you received");
+    ch_log(CH_LOG_WARN, "watch", "closing a WebSocket: %s", err.msg);
+    for (h2o_linklist_t *l = c->watches.next; l != &c->watches; l = l->next) {
+        struct ws_watch *x = H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, l);
+        ws_send_error(c, x->id, err.code, &err, 0);
     }
-    *eof = done;
-    return (ssize_t)n;
+    /* The frames still waiting are dropped when the close is queued, so the client gets these
+     * errors and the close soon; the close reason says it all. */
+    ws_close_conn(c, CH_WSPROTO_CLOSE_POLICY,
+                  rc == CONFHUB_OK ? "slow consumer: resume from the last revision you received"
+                                   : "out of memory: resume from the last revision you received");
 }
 
 void ws_deliver(struct ws_watch *ww, struct ch_watch_batch *b)
@@ -82,52 +120,28 @@ void ws_deliver(struct ws_watch *ww, struct ch_watch_batch *b)
     int n = snprintf(head, sizeof(head), "{\"id\":%s,\"revision\":%" PRId64 ",\"events\":[", ww->id,
                      b->revision);
     enum confhub_status rc = ch_watch_frame_new(b, &ww->w.filter, head, (size_t)n, "]}", 2, &f);
-    if (c->closing || (rc == CONFHUB_OK && !f)) {
+    if (c->fs.closing || (rc == CONFHUB_OK && !f)) {
         ch_watch_frame_free(f);
         return;
     }
-    if (rc != CONFHUB_OK || c->n_out >= watch_limits(c->wl)->watch_queue) {
-        struct ch_err err;
-        ch_err_clear(&err);
+    if (rc != CONFHUB_OK || c->n_frames >= watch_limits(c->fs.wl)->watch_queue) {
         ch_watch_frame_free(f);
-        if (rc == CONFHUB_OK)
-            ch_err_set(&err, CONFHUB_ETOOBIG,
-                       "slow consumer: %zu frames are waiting to be sent (limit watch-queue); "
-                       "resume from the last revision you received",
-                       c->n_out);
-        else
-            ch_err_set(&err, CONFHUB_ENOMEM,
-                       "out of memory; resume from the last revision "
-                       "you received");
-        ch_log(CH_LOG_WARN, "watch", "closing a WebSocket: %s", err.msg);
-        /* Every watch of the connection is behind: tell each, then close. */
-        for (h2o_linklist_t *l = c->watches.next; l != &c->watches; l = l->next) {
-            struct ws_watch *x = H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, l);
-            ws_send_error(c, x->id, err.code, &err, 0);
-        }
-        /* The close frame overtakes queued messages (wslay sends control frames first), so
-         * its reason says it all. */
-        ws_close_conn(c, WS_CLOSE_POLICY,
-                      rc == CONFHUB_OK
-                          ? "slow consumer: resume from the last revision you received"
-                          : "out of memory: resume from the last revision you received");
+        ws_fail_slow(c, rc);
         return;
     }
     o = ch_calloc(1, sizeof(*o));
-    struct wslay_event_fragmented_msg msg = {
-        .opcode = WSLAY_TEXT_FRAME, .source = {.data = o}, .read_callback = ws_read_frame};
-    if (!o || wslay_event_queue_fragmented_msg(c->ws->ws_ctx, &msg) != 0) {
-        ch_free(o);
+    if (!o) {
         ch_watch_frame_free(f);
-        ws_close_conn(c, WS_CLOSE_INTERNAL, "out of memory");
+        ws_close_conn(c, CH_WSPROTO_CLOSE_INTERNAL, "out of memory");
         return;
     }
-    o->conn = c;
     o->frame = f;
+    o->op = CH_WSPROTO_OP_TEXT;
+    o->len = ch_watch_frame_size(f);
     h2o_linklist_insert(&c->out, &o->link);
-    c->n_out++;
+    c->n_frames++;
     ww->w.busy = true;
-    ws_flush_soon(c);
+    feed_sock_pump_soon(&c->fs);
 }
 
 static void ws_watch_free(struct ws_watch *ww)
@@ -139,208 +153,117 @@ static void ws_watch_free(struct ws_watch *ww)
     ch_free(ww);
 }
 
-static void ws_on_flush(h2o_timeout_entry_t *entry)
-{
-    struct ws_conn *c = H2O_STRUCT_FROM_MEMBER(struct ws_conn, flush, entry);
-    if (c->closing && !c->close_queued) {
-        /* Here, not in ws_close_conn: that may run while the loop walks its watchers. */
-        while (!h2o_linklist_is_empty(&c->watches))
-            ws_watch_free(H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, c->watches.next));
-        wslay_event_queue_close(c->ws->ws_ctx, c->close_code, (const uint8_t *)c->close_reason,
-                                strlen(c->close_reason));
-        c->close_queued = true;
-    }
-    ws_pump(c); /* may close the connection and free c */
-}
-
-static void ws_flush_soon(struct ws_conn *c)
-{
-    if (!h2o_timeout_is_linked(&c->flush))
-        h2o_timeout_link(c->wl->loop->loop, &c->wl->loop->ctx.zero_timeout, &c->flush);
-}
-
-/* Starts closing: no frame is queued from now on, and the next flush frees the watches and
- * queues the close frame (reason must be static). Safe while the loop walks its watchers. */
 void ws_close_conn(struct ws_conn *c, uint16_t code, const char *reason)
 {
-    if (c->closing)
+    if (c->fs.closing)
         return;
-    c->closing = true;
     c->close_code = code;
     c->close_reason = reason;
-    ws_flush_soon(c);
+    feed_sock_close(&c->fs); /* ws_prepare queues the close frame */
 }
 
-/* Frees the connection's watches and queued frames (the socket is closed or lingering). */
-static void ws_release(struct ws_conn *c)
+/* The close, from ws_prepare: not in ws_close_conn, which may run while the loop walks its
+ * watchers. The watches go, and so do the change frames not yet started: the close frame
+ * follows what is being written and our own messages (the errors that explain the close). */
+static void ws_queue_close(struct ws_conn *c)
 {
+    char payload[CH_WSPROTO_CONTROL_MAX];
+    h2o_linklist_t *l = c->out.next;
     while (!h2o_linklist_is_empty(&c->watches))
         ws_watch_free(H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, c->watches.next));
-    if (h2o_timeout_is_linked(&c->flush))
-        h2o_timeout_unlink(&c->flush);
+    while (l != &c->out) {
+        struct ws_out *o = H2O_STRUCT_FROM_MEMBER(struct ws_out, link, l);
+        l = l->next;
+        if (o->frame && !o->head_sent)
+            ws_out_free(c, o);
+    }
+    c->close_queued = true;
+    ws_queue(c, CH_WSPROTO_OP_CLOSE, payload,
+             ch_wsproto_close_payload(payload, c->close_code, c->close_reason));
+}
+
+/* ---------------------------------------------------------------- writing (feed_sock_ops) */
+
+static size_t ws_prepare(struct feed_sock *fs)
+{
+    struct ws_conn *c = conn_of(fs);
+    size_t need = 0;
+    if (fs->closing && !c->close_queued)
+        ws_queue_close(c);
+    for (h2o_linklist_t *l = c->out.next; l != &c->out && need < FEED_WRITE_MAX; l = l->next) {
+        struct ws_out *o = H2O_STRUCT_FROM_MEMBER(struct ws_out, link, l);
+        need += (o->head_sent ? 0 : CH_WSPROTO_HEADER_MAX) + o->len - o->sent;
+    }
+    return need < FEED_WRITE_MAX ? need : FEED_WRITE_MAX;
+}
+
+/* Copies frames, header then payload, until room runs out; a frame cut by the end of one write
+ * goes on in the next (only its first piece carries a header). */
+static size_t ws_fill(struct feed_sock *fs, char *dst, size_t room)
+{
+    struct ws_conn *c = conn_of(fs);
+    size_t len = 0;
     while (!h2o_linklist_is_empty(&c->out)) {
         struct ws_out *o = H2O_STRUCT_FROM_MEMBER(struct ws_out, link, c->out.next);
-        h2o_linklist_unlink(&o->link);
-        ch_watch_frame_free(o->frame);
-        ch_free(o);
-    }
-}
-
-/*
- * Writing. h2o 2.2.5's own wslay send callback writes every piece wslay hands it at once, so
- * a frame costs two socket writes (its header, then its payload) and two loop turns, and a
- * connection with many queued frames writes them one piece per turn. Instead wslay's send
- * callback is ours (ws_send_cb): it gathers the framed bytes of every queued message, up to
- * WS_WRITE_MAX, and ws_pump writes them in one h2o_socket_write once wslay is done. wslay
- * still does all the framing, and h2o_websocket_proceed still drives it and the reads; while
- * our write is in flight h2o sees the socket writing and wslay waits.
- */
-static void ws_write(struct ws_conn *c, h2o_socket_t *sock, h2o_socket_cb cb);
-static void ws_on_written(h2o_socket_t *sock, const char *err);
-
-ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
-                   void *user_data)
-{
-    h2o_websocket_conn_t *ws = user_data;
-    struct ws_conn *c = ws->data;
-    (void)flags;
-    if (c->wlen >= WS_WRITE_MAX) {
-        /* Full: write it now. h2o_websocket_proceed loops while the socket is not writing and
-         * wslay wants to write, so returning WOULDBLOCK with an idle socket would spin. */
-        if (!h2o_socket_is_writing(ws->sock))
-            ws_write(c, ws->sock, ws_on_written);
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    if (len > WS_WRITE_MAX - c->wlen)
-        len = WS_WRITE_MAX - c->wlen; /* wslay sends the rest later */
-    if (c->wlen + len > c->wcap) {
-        size_t cap = c->wcap ? c->wcap : 4096;
-        while (cap < c->wlen + len)
-            cap *= 2;
-        char *p = ch_realloc(c->wbuf, cap);
-        if (!p) {
-            wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-            return -1;
+        size_t n;
+        bool done;
+        if (!o->head_sent) {
+            if (room - len < CH_WSPROTO_HEADER_MAX)
+                break;
+            len += ch_wsproto_header((uint8_t *)dst + len, o->op, o->len);
+            o->head_sent = true;
         }
-        c->wbuf = p;
-        c->wcap = cap;
+        if (o->frame) {
+            n = ch_watch_frame_read(o->frame, dst + len, room - len, &done);
+        } else {
+            n = o->len - o->sent < room - len ? o->len - o->sent : room - len;
+            if (n)
+                memcpy(dst + len, o->bytes + o->sent, n);
+            done = o->sent + n == o->len;
+        }
+        o->sent += n;
+        len += n;
+        if (!done)
+            break;
+        ws_out_free(c, o);
     }
-    memcpy(c->wbuf + c->wlen, data, len);
-    c->wlen += len;
-    if (!c->pumping)
-        ws_flush_soon(c); /* h2o drove wslay (a read): someone must write */
-    return (ssize_t)len;
+    return len;
 }
 
-/* Hands the gathered bytes to sock; cb runs when they are written. */
-static void ws_write(struct ws_conn *c, h2o_socket_t *sock, h2o_socket_cb cb)
-{
-    h2o_iovec_t iov = h2o_iovec_init(c->wbuf, c->wlen);
-    c->wflight = c->wbuf;
-    c->wbuf = NULL;
-    c->wlen = c->wcap = 0;
-    h2o_socket_write(sock, &iov, 1, cb);
-}
+static void ws_read(struct feed_sock *fs);
 
-static void ws_on_written(h2o_socket_t *sock, const char *err)
+static void ws_written(struct feed_sock *fs)
 {
-    h2o_websocket_conn_t *ws = sock->data;
-    struct ws_conn *c = ws->data;
-    ch_free(c->wflight);
-    c->wflight = NULL;
-    if (err) {
-        ws_destroy(c); /* what h2o does when its own write fails */
-        return;
+    struct ws_conn *c = conn_of(fs);
+    if (c->drained) {
+        /* Drained enough: watches reading history may have their next page. */
+        c->drained = false;
+        for (h2o_linklist_t *l = c->watches.next; l != &c->watches; l = l->next) {
+            struct ws_watch *x = H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, l);
+            if (x->w.want_page)
+                watcher_next_page(&x->w);
+        }
     }
-    ws_pump(c);
-}
-
-static void ws_on_linger_written(h2o_socket_t *sock, const char *err)
-{
-    struct ws_conn *c = sock->data;
-    ch_free(c->wflight);
-    c->wflight = NULL;
-    if (!err)
-        shutdown(h2o_socket_get_fd(sock), SHUT_WR); /* our FIN: the peer sees the close */
-}
-
-/* Lets wslay send and read what it can, then writes what it framed. May free c. */
-static void ws_pump(struct ws_conn *c)
-{
-    if (!c->ws || !c->ws->sock)
-        return;
-    c->pumping = true;
-    h2o_websocket_proceed(c->ws); /* may end in ws_destroy */
-    c->pumping = false;
-    if (c->destroyed) {
-        if (!c->linger)
-            ws_final(c);
-        return;
+    if (c->read_paused && c->own_bytes < WS_OWN_BYTES_MAX && !fs->closing) {
+        c->read_paused = false;
+        feed_sock_pause_reading(fs, false);
+        ws_read(fs); /* what waited in the input buffer */
     }
-    if (c->wlen && !h2o_socket_is_writing(c->ws->sock))
-        ws_write(c, c->ws->sock, ws_on_written);
 }
 
-/* The end: closes the lingering socket and frees c. */
-void ws_final(struct ws_conn *c)
+static void ws_free(struct feed_sock *fs)
 {
-    if (h2o_timeout_is_linked(&c->linger_entry))
-        h2o_timeout_unlink(&c->linger_entry);
-    if (c->linger)
-        h2o_socket_close(c->linger);
+    struct ws_conn *c = conn_of(fs);
+    while (!h2o_linklist_is_empty(&c->watches))
+        ws_watch_free(H2O_STRUCT_FROM_MEMBER(struct ws_watch, conn_link, c->watches.next));
+    while (!h2o_linklist_is_empty(&c->out))
+        ws_out_free(c, H2O_STRUCT_FROM_MEMBER(struct ws_out, link, c->out.next));
+    ch_wsproto_reader_free(&c->rd);
     h2o_linklist_unlink(&c->link);
-    ch_free(c->wbuf);
-    ch_free(c->wflight);
     ch_free(c);
 }
 
-static void ws_on_linger_read(h2o_socket_t *sock, const char *err)
-{
-    struct ws_conn *c = sock->data;
-    if (err) {
-        ws_final(c);
-        return;
-    }
-    h2o_buffer_consume(&sock->input, sock->input->size);
-}
-
-static void ws_on_linger_timeout(h2o_timeout_entry_t *entry)
-{
-    ws_final(H2O_STRUCT_FROM_MEMBER(struct ws_conn, linger_entry, entry));
-}
-
-/*
- * The WebSocket is done (h2o's callback with a NULL message). When the close handshake ended
- * it and the socket is idle, the socket is not closed at once: the peer may still be sending
- * (a client that failed the connection mid-message), and closing a socket with unread input
- * makes the kernel send a reset that can destroy our close frame before the peer reads it.
- * So it lingers: input is read and dropped until the peer closes or LINGER_MS pass.
- */
-void ws_destroy(struct ws_conn *c)
-{
-    h2o_socket_t *sock = c->ws->sock;
-    ws_release(c);
-    /* Framed bytes not yet written (the answer to the peer's close, say) go out first, even
-     * while stopping. */
-    if (sock && !h2o_socket_is_writing(sock) && (!c->wl->stopping || c->wlen)) {
-        c->ws->sock = NULL; /* keep it from h2o_websocket_close */
-        c->linger = sock;
-        sock->data = c;
-        h2o_buffer_consume(&sock->input, sock->input->size);
-        if (c->wlen)
-            ws_write(c, sock, ws_on_linger_written); /* then our FIN */
-        else
-            shutdown(h2o_socket_get_fd(sock), SHUT_WR); /* our FIN: the peer sees the close */
-        h2o_socket_read_start(sock, ws_on_linger_read);
-        h2o_timeout_link(c->wl->loop->loop, &c->wl->linger_timeout, &c->linger_entry);
-    }
-    h2o_websocket_close(c->ws);
-    c->ws = NULL;
-    c->destroyed = true;
-    if (!c->linger && !c->pumping)
-        ws_final(c);
-}
+/* ---------------------------------------------------------------- watch requests */
 
 static struct ws_watch *ws_find(struct ws_conn *c, const char *id)
 {
@@ -380,7 +303,7 @@ static void ws_handle_watch(struct ws_conn *c, json_t *spec, const char *id)
                         id);
         goto fail;
     }
-    if (c->n_watches >= watch_limits(c->wl)->max_watches_per_conn) {
+    if (c->n_watches >= watch_limits(c->fs.wl)->max_watches_per_conn) {
         rc = ch_err_set(&err, CONFHUB_ETOOBIG,
                         "this connection has %zu watches (limit max-watches-per-connection)",
                         c->n_watches);
@@ -397,7 +320,7 @@ static void ws_handle_watch(struct ws_conn *c, json_t *spec, const char *id)
         goto fail;
     }
     ww->w.kind = WK_WS;
-    ww->w.wl = c->wl;
+    ww->w.wl = c->fs.wl;
     ww->conn = c;
     ww->id_len = strlen(id);
     memcpy(ww->id, id, ww->id_len + 1);
@@ -477,30 +400,98 @@ fail:
     ch_free(id_text);
 }
 
-static void on_ws_message(h2o_websocket_conn_t *ws, const struct wslay_event_on_msg_recv_arg *arg)
+/* ---------------------------------------------------------------- reading */
+
+static void ws_on_message(struct ws_conn *c, const struct ch_wsproto_event *ev)
 {
-    struct ws_conn *c = ws->data;
-    if (!arg) {
-        ws_destroy(c);
-        return;
-    }
-    if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
-        return; /* wslay answers pings and close frames itself */
     if (c->echo) {
-        struct wslay_event_msg msg = {arg->opcode, arg->msg, arg->msg_length};
-        wslay_event_queue_msg(ws->ws_ctx, &msg);
-        return; /* wslay sends it in the loop that called us */
-    }
-    if (c->closing)
-        return;
-    if (arg->opcode == WSLAY_BINARY_FRAME) {
+        ws_queue(c, ev->op, ev->data, ev->len);
+    } else if (ev->op == CH_WSPROTO_OP_BINARY) {
         struct ch_err err;
         ch_err_clear(&err);
         ch_err_set(&err, CONFHUB_EINVAL, "watch requests are JSON text messages, not binary");
         ws_send_error(c, NULL, CONFHUB_EINVAL, &err, 0);
-        return;
+    } else {
+        ws_handle_message(c, ev->data, ev->len);
     }
-    ws_handle_message(c, (const char *)arg->msg, arg->msg_length);
+}
+
+static void ws_on_event(struct ws_conn *c, enum ch_wsproto_result res,
+                        const struct ch_wsproto_event *ev)
+{
+    switch (res) {
+    case CH_WSPROTO_MESSAGE:
+        ws_on_message(c, ev);
+        break;
+    case CH_WSPROTO_PING:
+        ws_queue(c, CH_WSPROTO_OP_PONG, ev->data, ev->len);
+        break;
+    case CH_WSPROTO_CLOSE:
+        ws_close_conn(c, ev->code, NULL); /* echo the peer's code (RFC 6455 section 5.5.1) */
+        break;
+    case CH_WSPROTO_FAIL:
+        ch_log(CH_LOG_DEBUG, "watch", "failing a WebSocket: %s", ev->reason);
+        ws_close_conn(c, ev->code, ev->reason);
+        break;
+    case CH_WSPROTO_PONG: /* we send no pings; an unsolicited pong is allowed and ignored */
+    case CH_WSPROTO_NONE:
+        break;
+    }
+}
+
+/* Reads the frames in the socket's input where they lie, handling each before it is consumed;
+ * a partial frame stays for the next read. Stops reading while our answers pile up. */
+static void ws_read(struct feed_sock *fs)
+{
+    struct ws_conn *c = conn_of(fs);
+    h2o_buffer_t *in = fs->sock->input;
+    size_t off = 0;
+    if (!in->size)
+        return; /* no buffer at all: h2o freed it */
+    while (!fs->closing) {
+        struct ch_wsproto_event ev;
+        size_t used;
+        if (c->own_bytes >= WS_OWN_BYTES_MAX) {
+            c->read_paused = true;
+            feed_sock_pause_reading(fs, true); /* ws_written resumes */
+            break;
+        }
+        enum ch_wsproto_result res =
+            ch_wsproto_read(&c->rd, in->bytes + off, in->size - off, &used, &ev);
+        if (res == CH_WSPROTO_NONE && used == 0)
+            break;
+        ws_on_event(c, res, &ev);
+        off += used;
+    }
+    /* Once closing, whatever else the peer sent is dropped unread. */
+    h2o_buffer_consume(&fs->sock->input, fs->closing ? in->size : off);
+}
+
+static const struct feed_sock_ops ws_ops = {
+    .prepare = ws_prepare,
+    .fill = ws_fill,
+    .read = ws_read,
+    .written = ws_written,
+    .free = ws_free,
+};
+
+/* ---------------------------------------------------------------- the handshake */
+
+int ws_handshake_key(h2o_req_t *req, const char **key)
+{
+    ssize_t i;
+    *key = NULL;
+    /* h2o sets req->upgrade only when Connection names "upgrade" too (RFC 6455 section 4.2.1). */
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) || !req->upgrade.base ||
+        !h2o_lcstris(req->upgrade.base, req->upgrade.len, H2O_STRLIT("websocket")))
+        return 0;
+    i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-websocket-key"), -1);
+    if (i < 0)
+        return 0;
+    if (req->headers.entries[i].value.len != CH_WSPROTO_KEY_LEN)
+        return -1;
+    *key = req->headers.entries[i].value.base;
+    return 0;
 }
 
 /* Answers an upgrade request with a version we do not speak: 426 and the one we do. */
@@ -521,39 +512,45 @@ static void send_upgrade_required(struct ch_req *req)
 }
 
 /* Upgrades req to a WebSocket; echo selects the echo endpoint. */
+
+/* Upgrades req to a WebSocket; echo selects the echo endpoint. */
 enum confhub_status ws_upgrade(struct ch_req *req, const char *key, bool echo, struct ch_resp *resp,
                                struct ch_err *err)
 {
     struct watch_loop *wl = req->loop->watch;
-    ssize_t vi =
-        h2o_find_header_by_str(&req->h2o->headers, H2O_STRLIT("sec-websocket-version"), -1);
+    h2o_req_t *r = req->h2o;
+    ssize_t vi = h2o_find_header_by_str(&r->headers, H2O_STRLIT("sec-websocket-version"), -1);
+    char accept[CH_WSPROTO_ACCEPT_LEN + 1];
     struct ws_conn *c;
 
-    if (vi < 0 || !h2o_memis(req->h2o->headers.entries[vi].value.base,
-                             req->h2o->headers.entries[vi].value.len, H2O_STRLIT("13"))) {
+    if (vi < 0 || !h2o_memis(r->headers.entries[vi].value.base, r->headers.entries[vi].value.len,
+                             H2O_STRLIT("13"))) {
         send_upgrade_required(req);
         resp->pending = true;
         return CONFHUB_OK;
     }
+    if (r->version >= 0x200)
+        return ch_err_set(err, CONFHUB_EINVAL, "a WebSocket handshake needs HTTP/1.1");
     if (wl->stopping)
         return ch_err_set(err, CONFHUB_EUNAVAIL, "the server is shutting down");
+    if (!ch_wsproto_accept_key(key, CH_WSPROTO_KEY_LEN, accept))
+        return ch_err_set(err, CONFHUB_EIO, "cannot compute Sec-WebSocket-Accept");
     c = ch_calloc(1, sizeof(*c));
     if (!c)
         return ch_err_set(err, CONFHUB_ENOMEM, "cannot accept the WebSocket: out of memory");
-    c->wl = wl;
+    feed_sock_init(&c->fs, wl, &ws_ops);
+    ch_wsproto_reader_init(&c->rd, watch_limits(wl)->max_ws_message_bytes);
     c->echo = echo;
     h2o_linklist_init_anchor(&c->watches);
     h2o_linklist_init_anchor(&c->out);
-    c->flush.cb = ws_on_flush;
-    c->linger_entry.cb = ws_on_linger_timeout;
     h2o_linklist_insert(&wl->ws_conns, &c->link);
-    c->ws = h2o_upgrade_to_websocket(req->h2o, key, c, on_ws_message);
-    wslay_event_config_set_max_recv_msg_length(c->ws->ws_ctx,
-                                               watch_limits(wl)->max_ws_message_bytes);
-    /* h2o's callbacks, but our gathering send (ws_send_cb); nothing has been sent yet. */
-    struct wslay_event_callbacks cbs = c->ws->ws_callbacks;
-    cbs.send_callback = ws_send_cb;
-    wslay_event_config_set_callbacks(c->ws->ws_ctx, &cbs);
+    r->res.status = 101;
+    r->res.reason = "Switching Protocols";
+    h2o_add_header(&r->pool, &r->res.headers, H2O_TOKEN_UPGRADE, NULL, H2O_STRLIT("websocket"));
+    h2o_add_header_by_str(&r->pool, &r->res.headers, H2O_STRLIT("sec-websocket-accept"), 0, NULL,
+                          h2o_strdup(&r->pool, accept, CH_WSPROTO_ACCEPT_LEN).base,
+                          CH_WSPROTO_ACCEPT_LEN);
+    feed_sock_upgrade(&c->fs, r);
     resp->pending = true;
     return CONFHUB_OK;
 }

@@ -5,6 +5,7 @@ clear errors for bad requests."""
 import http.client
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -110,4 +111,67 @@ with chtest.Server(args=["--watch-progress-interval", "1"]) as srv:
     c.close()
     s, h, body = srv.json("GET", "/v1/debug/ws-echo")
     tap.eq(s, 404, "the echo endpoint is off by default")
+
+
+def open_stream(port, version):
+    """A raw SSE request; returns the socket and the response head (lower-cased lines)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(("GET /v1/watch?ns=default HTTP/%s\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
+               % version).encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += s.recv(4096)
+    head, _, rest = data.partition(b"\r\n\r\n")
+    while b"watching from" not in rest:  # the stream is open once its first comment is in
+        rest += s.recv(4096)
+    return s, head.decode("latin-1").lower().split("\r\n"), rest
+
+
+def read_to_eof(s, data):
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            return data
+        data += d
+
+
+def dechunk(body):
+    """The text of a chunked body, and whether it ended with the last chunk."""
+    out = b""
+    while body:
+        line, _, body = body.partition(b"\r\n")
+        n = int(line, 16)
+        if n == 0:
+            return out, body == b"\r\n"
+        out, body = out + body[:n], body[n + 2:]
+    return out, False
+
+
+# A stream owns its connection: the head is what h2o sent before plus connection: close, the
+# body is chunked by us, a slow consumer gets an error event and the end of the body, the
+# server stopping ends the body, and HTTP/1.0 gets a raw body.
+srv = chtest.Server(args=["--watch-queue", "4"]).start()
+put(srv, "/v1/ns/default/big/k", 0)
+s, head, rest = open_stream(srv.port, "1.1")
+tap.eq(head[0], "http/1.1 200 ok", "SSE stream: 200")
+for h in ("content-type: text/event-stream", "cache-control: no-cache", "transfer-encoding: chunked",
+          "connection: close"):
+    tap.ok(h in head, "SSE stream head has %s" % h, head)
+tap.ok(any(h.startswith("x-confhub-revision: ") for h in head), "and X-Confhub-Revision", head)
+for i in range(120):  # the client reads nothing meanwhile
+    put(srv, "/v1/ns/default/big/k", "v" * 60000 + str(i))
+text, ended = dechunk(read_to_eof(s, rest))
+s.close()
+last = text.decode().strip().split("\n\n")[-1]
+tap.ok(last.startswith("event: error") and "slow consumer" in last, "a slow SSE consumer ends with an error event", last[:200])
+tap.ok(ended, "then the last chunk, and the server closes the connection")
+s11, _, rest11 = open_stream(srv.port, "1.1")
+s10, head10, rest10 = open_stream(srv.port, "1.0")
+tap.ok(not any(h.startswith("transfer-encoding") for h in head10) and rest10.startswith(b"retry: 1000\n"),
+       "HTTP/1.0: the body is not chunked", (head10, rest10[:40]))
+tap.eq(srv.stop(), 0, "the server stops cleanly with streams open")
+srv.cleanup()
+text, ended = dechunk(read_to_eof(s11, rest11))
+tap.ok(ended and text.startswith(b"retry: 1000\n"), "stopping ends a stream's body", text[:80])
+tap.ok(read_to_eof(s10, rest10).startswith(b"retry: 1000\n"), "and an HTTP/1.0 stream ends with the close")
 tap.done()
