@@ -6,7 +6,8 @@ set -eu
 
 BUILD_PKGS="gcc make pkg-config libh2o-evloop-dev libssl-dev zlib1g-dev libjansson-dev
 libsqlite3-dev libcurl4-openssl-dev libfyaml-dev libjemalloc-dev"
-TEST_PKGS="libcmocka-dev python3 python3-websockets curl clang-format clang-14 libclang-rt-14-dev"
+TEST_PKGS="libcmocka-dev python3 python3-websockets curl clang-format clang-14 libclang-rt-14-dev
+chromium"
 BENCH_PKGS="wrk nginx-light etcd-server python3-yaml sqlite3 liburing-dev"
 
 want=""
