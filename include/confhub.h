@@ -35,6 +35,7 @@ enum confhub_status {
     CONFHUB_EMETHOD,     /* the resource exists but not with this method */
     CONFHUB_EMEDIATYPE,  /* the request body has a media type this route does not take */
     CONFHUB_EVERSION,    /* a file or database was written by a newer confhub */
+    CONFHUB_EFORBIDDEN,  /* not allowed from where it came (a WebSocket's Origin) */
     CONFHUB_STATUS_COUNT /* not a status: the number of them */
 };
 

@@ -141,6 +141,10 @@ bool ch_http_query_get(const struct ch_req *req, const char *name, const char **
 /* A boolean query parameter: present bare, "true" or "1". */
 bool ch_http_query_flag(const struct ch_req *req, const char *name);
 
+/* Refuses (CONFHUB_EFORBIDDEN) a request from a web page of another origin than the server's
+ * own or those of --allowed-origin; requests without an Origin header pass. */
+enum confhub_status ch_http_check_origin(struct ch_req *req, struct ch_err *err);
+
 /* The percent-decoded value of query parameter name, NUL-terminated in *out (owned, ch_free),
  * or *out NULL when absent. CONFHUB_EINVAL for a bad escape or a decoded NUL. */
 enum confhub_status ch_http_query_text(struct ch_req *req, const char *name, char **out,

@@ -70,10 +70,11 @@ static int match(const char *pattern, const char *path, size_t path_len, h2o_iov
                  size_t *n_caps);
 
 static const int http_status_of[] = {
-    [CONFHUB_OK] = 200,        [CONFHUB_EINVAL] = 400,     [CONFHUB_ENOTFOUND] = 404,
-    [CONFHUB_ECONFLICT] = 412, [CONFHUB_ECOMPACTED] = 410, [CONFHUB_ETOOBIG] = 413,
-    [CONFHUB_ENOMEM] = 503,    [CONFHUB_EIO] = 503,        [CONFHUB_EUNAVAIL] = 503,
-    [CONFHUB_EMETHOD] = 405,   [CONFHUB_EMEDIATYPE] = 415, [CONFHUB_EVERSION] = 500,
+    [CONFHUB_OK] = 200,         [CONFHUB_EINVAL] = 400,     [CONFHUB_ENOTFOUND] = 404,
+    [CONFHUB_ECONFLICT] = 412,  [CONFHUB_ECOMPACTED] = 410, [CONFHUB_ETOOBIG] = 413,
+    [CONFHUB_ENOMEM] = 503,     [CONFHUB_EIO] = 503,        [CONFHUB_EUNAVAIL] = 503,
+    [CONFHUB_EMETHOD] = 405,    [CONFHUB_EMEDIATYPE] = 415, [CONFHUB_EVERSION] = 500,
+    [CONFHUB_EFORBIDDEN] = 403,
 };
 _Static_assert(sizeof(http_status_of) / sizeof(http_status_of[0]) == CONFHUB_STATUS_COUNT,
                "http_status_of must cover every confhub_status");
@@ -406,6 +407,43 @@ enum confhub_status ch_http_actor(struct ch_req *req, char *out, size_t out_len,
     return CONFHUB_OK;
 }
 
+/*
+ * A browser sends a page's requests to any address it can reach and names the page in Origin.
+ * It withholds the answers from other origins (we send no CORS headers), but a POST with a
+ * text/plain body, which we take as JSON for curl's sake, is sent without asking, and a
+ * WebSocket is opened without asking at all. So those requests are taken from a page only when
+ * it is the server's own (Origin's host and port are the Host asked for) or --allowed-origin
+ * names it ("*": any). Requests without Origin do not come from a page and pass.
+ */
+enum confhub_status ch_http_check_origin(struct ch_req *req, struct ch_err *err)
+{
+    const struct ch_http_config *cfg = &req->loop->server->cfg;
+    h2o_req_t *r = req->h2o;
+    ssize_t i = h2o_find_header_by_str(&r->headers, H2O_STRLIT("origin"), -1);
+    h2o_iovec_t origin;
+    const char *sep;
+
+    if (i < 0)
+        return CONFHUB_OK;
+    origin = r->headers.entries[i].value;
+    for (size_t k = 0; k < cfg->n_allowed_origins; k++) {
+        const char *allowed = cfg->allowed_origins[k];
+        if (strcmp(allowed, "*") == 0 ||
+            h2o_lcstris(origin.base, origin.len, allowed, strlen(allowed)))
+            return CONFHUB_OK;
+    }
+    sep = memmem(origin.base, origin.len, "://", 3);
+    if (sep && r->authority.len &&
+        h2o_lcstris(sep + 3, origin.len - (size_t)(sep + 3 - origin.base), r->authority.base,
+                    r->authority.len))
+        return CONFHUB_OK;
+    return ch_err_set(err, CONFHUB_EFORBIDDEN,
+                      "request from a page of origin '%.*s' refused: it is not this server's "
+                      "origin; start the server with --allowed-origin %.*s to allow its pages",
+                      (int)(origin.len > 200 ? 200 : origin.len), origin.base,
+                      (int)(origin.len > 200 ? 200 : origin.len), origin.base);
+}
+
 /* ---------------------------------------------------------------- dispatch */
 
 int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
@@ -455,6 +493,10 @@ int ch_http_dispatch(struct http_loop *loop, h2o_req_t *h2o_req)
         return 0;
     }
     r.route = route;
+    /* Writes: a page of another origin must not change anything (ch_http_check_origin). */
+    if (!method_is(h2o_req, "GET") && !method_is(h2o_req, "HEAD") &&
+        (rc = ch_http_check_origin(&r, &err)) != CONFHUB_OK)
+        goto fail;
     r.body = h2o_req->entity.base ? h2o_req->entity.base : "";
     r.body_len = h2o_req->entity.base ? h2o_req->entity.len : 0;
     if (r.body_len > loop->server->limits->max_body_bytes) {

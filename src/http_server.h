@@ -28,6 +28,10 @@ struct ch_http_config {
     struct ch_reader *reader; /* history readers (borrowed); NULL: history routes answer 503 */
     struct ch_watch_hub *watch_hub; /* the change feed (borrowed), or NULL for none */
     bool ws_echo;                   /* serve the WebSocket echo endpoint (conformance tests) */
+    /* Origins besides the server's own whose pages may open a WebSocket ("*": any); the
+     * strings are borrowed. */
+    const char *const *allowed_origins;
+    size_t n_allowed_origins;
 };
 
 struct ch_http_server;

@@ -531,6 +531,8 @@ enum confhub_status ws_upgrade(struct ch_req *req, const char *key, bool echo, s
     }
     if (r->version >= 0x200)
         return ch_err_set(err, CONFHUB_EINVAL, "a WebSocket handshake needs HTTP/1.1");
+    if (ch_http_check_origin(req, err) != CONFHUB_OK)
+        return err->code;
     if (wl->stopping)
         return ch_err_set(err, CONFHUB_EUNAVAIL, "the server is shutting down");
     if (!ch_wsproto_accept_key(key, CH_WSPROTO_KEY_LEN, accept))

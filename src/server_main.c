@@ -41,6 +41,7 @@
 #define DEFAULT_DATA    "./data"
 #define MAX_SEED_BYTES  (256u << 20)
 #define MAX_SEEDS       64
+#define MAX_ORIGINS     32
 #define HISTORY_READERS 2 /* threads answering history reads (each has a connection) */
 
 struct serve_opts {
@@ -55,6 +56,8 @@ struct serve_opts {
     int64_t keep_revisions; /* --history-keep-revisions; 0: no count limit */
     bool print_routes;
     bool ws_echo;
+    const char *origins[MAX_ORIGINS]; /* --allowed-origin, in order */
+    size_t n_origins;
     struct ch_limits limits;
 };
 
@@ -85,6 +88,11 @@ static void serve_usage(FILE *out)
                  "  --access-log PATH      access log file, '-' for stdout (default '-')\n"
                  "  --no-access-log        turn the access log off\n"
                  "  --routes               print the route table and exit\n"
+                 "  --allowed-origin ORIGIN\n"
+                 "                         let web pages from ORIGIN (http://host:port) write\n"
+                 "                         and open WebSockets; repeatable, '*' for any\n"
+                 "                         (default: only the server's own pages, and clients\n"
+                 "                         that send no Origin, such as programs)\n"
                  "  --enable-ws-echo       serve GET /v1/debug/ws-echo, a WebSocket echo for\n"
                  "                         the RFC 6455 conformance suite (off by default)\n"
                  "  -h, --help             this help\n"
@@ -198,16 +206,32 @@ enum {
     OPT_NO_ACCESS_LOG,
     OPT_ROUTES,
     OPT_WS_ECHO,
+    OPT_ALLOWED_ORIGIN,
     OPT_RETENTION,
     OPT_KEEP_REVISIONS,
     OPT_HELP,
     OPT_LIMIT
 };
 
+/* An --allowed-origin value: "*", or what a browser sends as Origin (RFC 6454): a scheme,
+ * "://", a host and an optional port, nothing after them. */
+static bool origin_valid(const char *s)
+{
+    const char *host = strstr(s, "://");
+    if (strcmp(s, "*") == 0)
+        return true;
+    if (!host || host == s || !host[3])
+        return false;
+    for (const char *p = host + 3; *p; p++)
+        if (*p == '/' || *p == '?' || *p == '#' || *p == '@' || *p <= ' ')
+            return false;
+    return true;
+}
+
 /* Parses serve's argv into o. Returns -1 to exit 0 (help), 1 on a usage error, 0 to run. */
 static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
 {
-    struct option longopts[32];
+    struct option longopts[48];
     size_t n = 0;
     static const struct option fixed[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -223,12 +247,13 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
         {"no-access-log", no_argument, NULL, OPT_NO_ACCESS_LOG},
         {"routes", no_argument, NULL, OPT_ROUTES},
         {"enable-ws-echo", no_argument, NULL, OPT_WS_ECHO},
+        {"allowed-origin", required_argument, NULL, OPT_ALLOWED_ORIGIN},
         {"help", no_argument, NULL, OPT_HELP},
     };
     for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
         longopts[n++] = fixed[i];
     /* Every limit row is a flag of its own (STYLE B6). */
-    for (size_t i = 0; i < ch_limit_rows_count && n < 31; i++)
+    for (size_t i = 0; i < ch_limit_rows_count && n < 47; i++)
         longopts[n++] =
             (struct option){ch_limit_rows[i].name, required_argument, NULL, OPT_LIMIT + (int)i};
     longopts[n] = (struct option){0};
@@ -317,6 +342,20 @@ static int parse_serve_args(int argc, char **argv, struct serve_opts *o)
             break;
         case OPT_WS_ECHO:
             o->ws_echo = true;
+            break;
+        case OPT_ALLOWED_ORIGIN:
+            if (!origin_valid(optarg)) {
+                fprintf(stderr,
+                        "confhub serve: --allowed-origin '%s': expected '*' or an origin such "
+                        "as http://app.example.com:8443 (scheme, host, optional port; no path)\n",
+                        optarg);
+                return 1;
+            }
+            if (o->n_origins == MAX_ORIGINS) {
+                fprintf(stderr, "confhub serve: at most %d --allowed-origin flags\n", MAX_ORIGINS);
+                return 1;
+            }
+            o->origins[o->n_origins++] = optarg;
             break;
         case 'h':
         case OPT_HELP:
@@ -443,6 +482,8 @@ int ch_server_serve_main(int argc, char **argv)
                                 .store_name = store->ops->name,
                                 .watch_hub = hub,
                                 .ws_echo = o.ws_echo,
+                                .allowed_origins = o.origins,
+                                .n_allowed_origins = o.n_origins,
                                 .reader = reader};
 
     if (ch_http_server_new(&hc, svc, model, &o.limits, &http, &err) != CONFHUB_OK ||

@@ -22,6 +22,7 @@ static const struct {
     [CONFHUB_EMETHOD] = {"method_not_allowed", "method not allowed"},
     [CONFHUB_EMEDIATYPE] = {"unsupported_media_type", "unsupported media type"},
     [CONFHUB_EVERSION] = {"version_mismatch", "written by a newer version"},
+    [CONFHUB_EFORBIDDEN] = {"forbidden", "not allowed"},
 };
 
 _Static_assert(sizeof(status_text) / sizeof(status_text[0]) == CONFHUB_STATUS_COUNT,

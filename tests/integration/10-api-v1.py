@@ -3,6 +3,7 @@
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import urllib.parse
@@ -281,8 +282,41 @@ def test_empty_default():
         tap.eq(st, 404, "other empty namespaces do not exist")
 
 
+def test_origins():
+    """Cross-site writes: a page of another origin may not change anything (a text/plain POST
+    reaches the server without a CORS preflight); reads, programs and the server's own pages
+    may."""
+    txn = '{"then":[{"op":"put","ns":"web","section":"s","key":"k","value":1}]}'
+    with chtest.Server() as srv:
+        own = "http://127.0.0.1:%d" % srv.port
+        st, _, body = srv.json("POST", "/v1/txn", txn,
+                               {"Content-Type": "text/plain", "Origin": "http://evil.example"})
+        tap.ok(st == 403 and body["error"]["code"] == "forbidden" and
+               "--allowed-origin http://evil.example" in body["error"]["message"],
+               "a text/plain POST from another origin's page: 403 forbidden, naming the flag", body)
+        st, _, _ = srv.json("PUT", "/v1/ns/web/s/k", "2", {"Origin": "http://evil.example"})
+        tap.eq(st, 403, "a PUT from another origin's page: 403")
+        st, _, _ = srv.json("GET", "/v1/ns/web")
+        tap.eq(st, 404, "and nothing was written")
+        st, _, _ = srv.json("POST", "/v1/txn", txn, {"Content-Type": "text/plain", "Origin": own})
+        tap.eq(st, 200, "the server's own origin may write")
+        st, _, _ = srv.json("GET", "/v1/ns/web/s/k", headers={"Origin": "http://evil.example"})
+        tap.eq(st, 200, "reads are not checked (the browser withholds the answer)")
+        st, _, _ = srv.json("DELETE", "/v1/ns/web/s/k")
+        tap.eq(st, 200, "a request without Origin (a program) may write")
+    with chtest.Server(args=["--allowed-origin", "http://ui.example:3000"]) as srv:
+        st, _, _ = srv.json("POST", "/v1/txn", txn,
+                            {"Content-Type": "text/plain", "Origin": "http://ui.example:3000"})
+        tap.eq(st, 200, "--allowed-origin lets that origin's pages write")
+    r = subprocess.run([chtest.BIN, "serve", "--allowed-origin", "http://ui.example/app"],
+                       capture_output=True, text=True, env=chtest.sanitizer_env())
+    tap.ok(r.returncode == 1 and "no path" in r.stderr,
+           "--allowed-origin with a path is a usage error (exit 1)", r.stderr)
+
+
 def main():
     test_empty_default()
+    test_origins()
     with chtest.Server(seed=EXAMPLE) as srv:
         test_reads(srv)
         test_not_found(srv)

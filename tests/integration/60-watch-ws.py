@@ -117,11 +117,12 @@ async def basics(srv):
         tap.eq(f["revision"], 4, "resume from a revision replays what followed it")
 
 
-def raw_upgrade(port, version):
+def raw_upgrade(port, version, host="x", origin=None):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(("GET /v1/watch HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: %s\r\n\r\n"
-               % version).encode())
+    extra = "Origin: %s\r\n" % origin if origin else ""
+    s.sendall(("GET /v1/watch HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: %s\r\n%s\r\n"
+               % (host, version, extra)).encode())
     data = s.recv(4096).decode("latin-1")
     s.close()
     return data
@@ -200,8 +201,26 @@ with chtest.Server(args=["--watch-progress-interval", "1", "--max-ws-message-byt
     tap.ok(raw_upgrade(srv.port, "8").startswith("HTTP/1.1 426") , "unsupported WebSocket version: 426")
     tap.ok("sec-websocket-version: 13" in raw_upgrade(srv.port, "8").lower(), "426 names version 13")
     tap.ok(raw_upgrade(srv.port, "13").startswith("HTTP/1.1 101"), "version 13 upgrades")
+    host = "127.0.0.1:%d" % srv.port
+    tap.ok(raw_upgrade(srv.port, "13", host, "http://" + host).startswith("HTTP/1.1 101"),
+           "a page of the server's own origin may open a WebSocket")
+    refused = raw_upgrade(srv.port, "13", host, "http://evil.example")
+    tap.ok(refused.startswith("HTTP/1.1 403") and '"code":"forbidden"' in refused and
+           "--allowed-origin http://evil.example" in refused,
+           "another origin's page is refused: 403 forbidden, naming the flag", refused)
+    tap.ok(raw_upgrade(srv.port, "13", host, "null").startswith("HTTP/1.1 403"),
+           "an opaque origin (null) is refused")
     s, _, body = srv.json("GET", "/healthz")
     tap.eq(s, 200, "server carries on")
+with chtest.Server(args=["--allowed-origin", "https://app.example:8443"]) as srv:
+    host = "127.0.0.1:%d" % srv.port
+    tap.ok(raw_upgrade(srv.port, "13", host, "HTTPS://App.Example:8443").startswith("HTTP/1.1 101"),
+           "--allowed-origin lets that origin in (case-insensitive)")
+    tap.ok(raw_upgrade(srv.port, "13", host, "https://app.example").startswith("HTTP/1.1 403"),
+           "the same host on another port is another origin")
+with chtest.Server(args=["--allowed-origin", "*"]) as srv:
+    tap.ok(raw_upgrade(srv.port, "13", "x", "http://anything.example").startswith("HTTP/1.1 101"),
+           "--allowed-origin '*' lets any origin in")
 with chtest.Server(args=["--watch-queue", "4"]) as srv:
     asyncio.run(slow_consumer(srv))
 with chtest.Server() as srv:

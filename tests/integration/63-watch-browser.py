@@ -4,8 +4,10 @@ GET /v1/watch, so the wire the server writes itself (the SSE head and chunked bo
 taken from h2o, our RFC 6455 framing) is checked against a browser's parser, not only ours.
 
 Chromium is driven over the DevTools protocol (python3-websockets). The page is served from
-another loopback port, so it is another origin; confhub sends no CORS headers, so the browser
-runs with --disable-web-security: this test is about the wire format, not about CORS."""
+another loopback port, so it is another origin: the server lets it open WebSockets with
+--allowed-origin, and a server without the flag refuses it. confhub sends no CORS headers, so
+the browser runs with --disable-web-security for the EventSource: this test is about the wire
+format, not about CORS."""
 import asyncio
 import http.server
 import json
@@ -49,12 +51,13 @@ def find_chromium():
     return None
 
 
-def serve_page(html):
-    """A one-page HTTP server on a free loopback port; returns (server, url)."""
-    body = html.encode()
+def serve_page(page):
+    """A one-page HTTP server on a free loopback port; page["html"] is what it serves, read at
+    each request. Returns (server, url)."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            body = page["html"].encode()
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -126,9 +129,20 @@ def changes(seen, kind):
     return [s for s in seen if s["t"] == "ws" and "events" in s["data"]]
 
 
-async def drive(srv, page_url, debugger_url):
+async def refused(page, page_url):
+    """The page's WebSocket against a server that does not allow its origin."""
+    await page.call("Page.navigate", {"url": page_url})
+    seen = await page.wait_seen(lambda s: any(x["t"] == "ws-close" for x in s))
+    tap.ok(not any(x["t"] == "ws" for x in seen) and
+           [x["code"] for x in seen if x["t"] == "ws-close"] == [1006],
+           "a server without --allowed-origin refuses the page's WebSocket", seen)
+
+
+async def drive(srv, page_url, debugger_url, other=None):
     async with websockets.connect(debugger_url, max_size=None) as ws:
         page = Page(ws)
+        if other:
+            await other(page)
         await page.call("Page.navigate", {"url": page_url})
         seen = await page.wait_seen(lambda s: any(x["t"] == "sse-open" for x in s) and
                                     any(x["t"] == "ws" and x["data"].get("created") for x in s))
@@ -184,11 +198,19 @@ def main():
         tap.done()
     profile = tempfile.mkdtemp(prefix="confhub-chromium-")
     browser = httpd = None
+    page = {"html": ""}
     try:
-        with chtest.Server() as srv:
-            httpd, page_url = serve_page(PAGE % {"api": srv.url})
+        httpd, page_url = serve_page(page)
+        origin = page_url.rstrip("/")
+        with chtest.Server() as strict, chtest.Server(args=["--allowed-origin", origin]) as srv:
             browser, debugger_url = start_browser(binary, profile, chtest.free_port())
-            asyncio.run(asyncio.wait_for(drive(srv, page_url, debugger_url), 90))
+
+            async def against_strict(p):
+                page["html"] = PAGE % {"api": strict.url}
+                await refused(p, page_url)
+                page["html"] = PAGE % {"api": srv.url}
+
+            asyncio.run(asyncio.wait_for(drive(srv, page_url, debugger_url, against_strict), 90))
     finally:
         if browser:
             browser.kill()

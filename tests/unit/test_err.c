@@ -45,6 +45,8 @@ static void test_err_stable_codes(void **state)
     assert_int_equal(CONFHUB_OK, 0);
     assert_int_equal(CONFHUB_EIO, 7);
     assert_int_equal(CONFHUB_EVERSION, 11);
+    assert_int_equal(CONFHUB_EFORBIDDEN, 12);
+    assert_string_equal(ch_err_code_name(CONFHUB_EFORBIDDEN), "forbidden");
     assert_string_equal(ch_err_code_name(CONFHUB_OK), "ok");
     assert_string_equal(ch_err_code_name(CONFHUB_ENOTFOUND), "not_found");
 }
