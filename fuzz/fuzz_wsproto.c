@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* fuzz_wsproto.c: the WebSocket frame reader (src/wsproto.c) never crashes, never hands out a
- * message over its limit or text that is not UTF-8 (checked against the name validator, a
- * separate implementation), and finds the same events however the bytes arrive: the input is
- * read whole, then again in two reads cut at a point its first byte chooses. */
+ * message over its limit or text that is not UTF-8 (the whole message checked again from its
+ * start, so the reader's piece-by-piece bookkeeping is what is tested), and finds the same
+ * events however the bytes arrive: the input is read whole, then again in two reads cut at a
+ * point its first byte chooses. */
 #include <stdlib.h>
 #include <string.h>
 

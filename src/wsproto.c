@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 
 #include "common/alloc.h"
+#include "common/names.h"
 
 /* One frame's header as it came in (RFC 6455 section 5.2). */
 struct frame {
@@ -33,35 +34,6 @@ void ch_wsproto_reader_free(struct ch_wsproto_reader *r)
 {
     ch_free(r->msg);
     ch_wsproto_reader_init(r, r->max_message);
-}
-
-/* ---------------------------------------------------------------- UTF-8 */
-
-/*
- * Checks text as UTF-8, carrying the state of an unfinished character from one call to the
- * next, so a message can be checked as its bytes arrive. The rules are RFC 3629's table:
- * besides the shape of each sequence, the second byte's range excludes overlong forms (after
- * E0 and F0), UTF-16 surrogates (after ED) and code points over U+10FFFF (after F4).
- */
-static bool utf8_feed(struct ch_wsproto_utf8 *s, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = p[i];
-        if (s->need) {
-            if (c < s->lo || c > s->hi)
-                return false;
-            s->need--;
-            s->lo = 0x80; /* only a sequence's second byte has a narrower range */
-            s->hi = 0xbf;
-        } else if (c >= 0x80) {
-            if (c < 0xc2 || c > 0xf4)
-                return false; /* a continuation byte first, an overlong C0/C1, or over F4 */
-            s->need = c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
-            s->lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-            s->hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-        }
-    }
-    return true;
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -172,8 +144,7 @@ static enum ch_wsproto_result read_close(char *payload, size_t len, struct ch_ws
     ev->code = (uint16_t)read_be((const uint8_t *)payload, 2);
     if (!close_code_valid(ev->code))
         return fail(ev, CH_WSPROTO_CLOSE_PROTOCOL, "protocol error: invalid close code");
-    struct ch_wsproto_utf8 check = {0};
-    if (!utf8_feed(&check, (const uint8_t *)payload + 2, len - 2) || check.need)
+    if (!ch_names_utf8_valid(payload + 2, len - 2))
         return fail(ev, CH_WSPROTO_CLOSE_PROTOCOL, "protocol error: close reason is not UTF-8");
     ev->data = payload + 2;
     ev->len = len - 2;
@@ -263,8 +234,7 @@ enum ch_wsproto_result ch_wsproto_read(struct ch_wsproto_reader *r, char *buf, s
     if (r->checked == 0 && f.op == CH_WSPROTO_OP_TEXT)
         memset(&r->utf8, 0, sizeof(r->utf8)); /* a new text message */
     unmask(payload, r->checked, have, f.mask);
-    if (is_text(r, &f) &&
-        !utf8_feed(&r->utf8, (const uint8_t *)payload + r->checked, have - r->checked))
+    if (is_text(r, &f) && !ch_names_utf8_feed(&r->utf8, payload + r->checked, have - r->checked))
         return fail(ev, CH_WSPROTO_CLOSE_BAD_DATA, "text is not UTF-8");
     r->checked = have;
     if (have < f.len)

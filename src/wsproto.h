@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/names.h"
+
 /* Frame opcodes (RFC 6455 section 5.2). */
 enum ch_wsproto_op {
     CH_WSPROTO_OP_CONTINUATION = 0x0,
@@ -69,20 +71,14 @@ struct ch_wsproto_event {
     const char *reason; /* FAIL: why, for the close frame (static, ASCII) */
 };
 
-/* Where a UTF-8 check stands between two pieces of text: continuation bytes still due, and the
- * range the next one must be in. All zero at a character boundary. */
-struct ch_wsproto_utf8 {
-    uint8_t need, lo, hi;
-};
-
 /* The state of one connection's incoming side; start it with ch_wsproto_reader_init. */
 struct ch_wsproto_reader {
     size_t max_message; /* largest message accepted, in bytes; over it: FAIL 1009 */
     size_t checked;     /* bytes of the current frame's payload unmasked and checked so far */
     uint8_t msg_op;     /* the fragmented message in progress (TEXT or BINARY), 0 when none */
     bool msg_done;      /* msg was handed out: freed on the next read */
-    struct ch_wsproto_utf8 utf8; /* the check of the text message in progress */
-    char *msg;                   /* the fragments so far (ch_malloc'd), or NULL */
+    struct ch_names_utf8 utf8; /* the check of the text message in progress */
+    char *msg;                 /* the fragments so far (ch_malloc'd), or NULL */
     size_t msg_len, msg_cap;
 };
 

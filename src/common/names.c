@@ -4,43 +4,37 @@
 
 #include <string.h>
 
-bool ch_names_utf8_valid(const char *str, size_t len)
+/*
+ * One state machine serves whole texts and texts that arrive in pieces. The rules are RFC
+ * 3629's table: besides the shape of each sequence, the second byte's range excludes overlong
+ * forms (after E0 and F0), UTF-16 surrogates (after ED) and code points over U+10FFFF (after
+ * F4).
+ */
+bool ch_names_utf8_feed(struct ch_names_utf8 *state, const char *s, size_t len)
 {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        size_t n;
-        unsigned cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (i + n >= len)
-            return false; /* truncated sequence */
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (state->need) {
+            if (c < state->lo || c > state->hi)
                 return false;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
+            state->need--;
+            state->lo = 0x80; /* only a sequence's second byte has a narrower range */
+            state->hi = 0xbf;
+        } else if (c >= 0x80) {
+            if (c < 0xc2 || c > 0xf4)
+                return false; /* a continuation byte first, an overlong C0/C1, or over F4 */
+            state->need = c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
+            state->lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+            state->hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
         }
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += n + 1;
     }
     return true;
+}
+
+bool ch_names_utf8_valid(const char *s, size_t len)
+{
+    struct ch_names_utf8 state = {0};
+    return ch_names_utf8_feed(&state, s, len) && state.need == 0;
 }
 
 /* True when the UTF-8 sequence at s is a C1 control (U+0080-U+009F, encoded as C2 80-9F). */

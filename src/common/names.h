@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
@@ -24,6 +25,18 @@ enum confhub_status ch_names_check(const char *what, const char *name, size_t le
 
 /* Returns true when s[0..len) is valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
 bool ch_names_utf8_valid(const char *s, size_t len);
+
+/* Where a UTF-8 check stands between two pieces of one text: continuation bytes still due, and
+ * the range the next one must be in. All zero at a character boundary, and to start. */
+struct ch_names_utf8 {
+    uint8_t need, lo, hi;
+};
+
+/* Checks s[0..len) as the next piece of a text (a WebSocket message arriving in parts), by the
+ * rules of ch_names_utf8_valid, carrying an unfinished character in *state to the next piece.
+ * Returns false at the first byte that cannot be UTF-8; the whole text is valid when every
+ * piece passed and state->need is 0 at its end. */
+bool ch_names_utf8_feed(struct ch_names_utf8 *state, const char *s, size_t len);
 
 /* Percent-decodes src[0..len) into out (at least len + 1 bytes), NUL-terminated.
  * OUT: *out_len is the decoded length. Returns CONFHUB_EINVAL on a bad escape ("%4" or "%zz")
